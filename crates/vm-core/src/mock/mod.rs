@@ -1,0 +1,3 @@
+//! Host mock of the platform seam (being written).
+
+mod mmu;
