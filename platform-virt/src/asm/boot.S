@@ -1,0 +1,55 @@
+// Entry from QEMU at EL2 or EL1, MMU off, on the boot CPU only (the others
+// stay off until PSCI CPU_ON).
+.section .text.boot, "ax"
+.global _start
+_start:
+    mov     x19, x0                     // device tree pointer, if the loader passed one
+    mrs     x9, CurrentEL
+    ubfx    x20, x9, #2, #2             // the exception level we were started at
+    cmp     x20, #2
+    b.ne    1f
+
+    // At EL2: run EL1 in AArch64, non-VHE, with nothing trapped to EL2.
+    mov     x9, #(1 << 31)              // HCR_EL2.RW
+    msr     hcr_el2, x9
+    mov     x9, #0x33ff                 // CPTR_EL2: RES1 bits, TFP=0
+    msr     cptr_el2, x9
+    mov     x9, #3                      // CNTHCTL_EL2.EL1PCTEN | EL1PCEN
+    msr     cnthctl_el2, x9
+    msr     cntvoff_el2, xzr
+    ldr     x9, =0x30d00800             // SCTLR_EL1: RES1 bits, MMU and caches off
+    msr     sctlr_el1, x9
+    mov     x9, #0x3c5                  // SPSR: EL1h, DAIF masked
+    msr     spsr_el2, x9
+    adr     x9, 1f
+    msr     elr_el2, x9
+    eret
+
+1:  // At EL1. The target uses FP/SIMD registers: enable them first.
+    mov     x9, #(3 << 20)              // CPACR_EL1.FPEN = 0b11
+    msr     cpacr_el1, x9
+    isb
+
+    adrp    x9, __boot_stack_top
+    add     x9, x9, :lo12:__boot_stack_top
+    mov     sp, x9
+
+    adrp    x9, __bss_start
+    add     x9, x9, :lo12:__bss_start
+    adrp    x10, __bss_end
+    add     x10, x10, :lo12:__bss_end
+2:  cmp     x9, x10
+    b.hs    3f
+    stp     xzr, xzr, [x9], #16
+    b       2b
+
+3:  adrp    x9, exception_vectors
+    add     x9, x9, :lo12:exception_vectors
+    msr     vbar_el1, x9
+    isb
+
+    mov     x0, x19
+    mov     x1, x20
+    bl      platform_entry
+4:  wfe
+    b       4b

@@ -1,0 +1,168 @@
+//! What the device tree tells the platform: RAM, reservations, the console,
+//! the PSCI conduit, CPUs and the boot arguments.
+//!
+//! Plain Rust over the `fdt` crate, tested on the host against a device tree
+//! dumped from QEMU's virt board.
+
+use crate::memory_map::{PhysRange, RangeSet, TooManyRanges};
+use fdt::Fdt;
+
+/// How PSCI calls reach the firmware (the `/psci` node's `method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsciConduit {
+    Hvc,
+    Smc,
+}
+
+/// Why a device tree could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DtbError {
+    /// The blob is not a valid flattened device tree.
+    Invalid,
+    /// There is no `/memory` node with a usable `reg`.
+    NoMemory,
+    /// More RAM or reserved ranges than [`RangeSet`] holds.
+    TooManyRanges,
+}
+
+impl From<TooManyRanges> for DtbError {
+    fn from(_: TooManyRanges) -> Self {
+        DtbError::TooManyRanges
+    }
+}
+
+/// The facts the platform takes from the device tree.
+#[derive(Clone, Copy)]
+pub struct BootInfo<'a> {
+    /// Where the device tree blob itself lies.
+    pub dtb: PhysRange,
+    /// RAM, from every `/memory` node.
+    pub ram: RangeSet,
+    /// `/memreserve/` entries and `/reserved-memory` children.
+    pub reserved: RangeSet,
+    /// The console UART's MMIO base (`/chosen/stdout-path`, else the first PL011).
+    pub uart: Option<u64>,
+    /// The PSCI conduit, if the tree has a `/psci` node.
+    pub psci: Option<PsciConduit>,
+    /// Number of `/cpus/cpu@*` nodes.
+    pub cpus: usize,
+    /// `/chosen/bootargs`, empty when absent.
+    pub bootargs: &'a str,
+}
+
+impl<'a> BootInfo<'a> {
+    /// Reads the device tree `blob`, which lies at physical address `pa`.
+    pub fn parse(blob: &'a [u8], pa: u64) -> Result<Self, DtbError> {
+        let fdt = Fdt::new(blob).map_err(|_| DtbError::Invalid)?;
+        let mut ram = RangeSet::new();
+        for node in fdt.find_all_nodes("/memory") {
+            for region in node.reg().into_iter().flatten() {
+                let start = region.starting_address as u64;
+                let size = region.size.unwrap_or(0) as u64;
+                ram.add(PhysRange::new(start, start.saturating_add(size)))?;
+            }
+        }
+        if ram.total() == 0 {
+            return Err(DtbError::NoMemory);
+        }
+        let mut reserved = RangeSet::new();
+        for r in fdt.memory_reservations() {
+            let start = r.address() as u64;
+            reserved.add(PhysRange::new(start, start.saturating_add(r.size() as u64)))?;
+        }
+        if let Some(node) = fdt.find_node("/reserved-memory") {
+            for child in node.children() {
+                for region in child.reg().into_iter().flatten() {
+                    let start = region.starting_address as u64;
+                    let end = start.saturating_add(region.size.unwrap_or(0) as u64);
+                    reserved.add(PhysRange::new(start, end))?;
+                }
+            }
+        }
+        let uart = fdt
+            .chosen()
+            .stdout()
+            .filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011")))
+            .or_else(|| fdt.find_compatible(&["arm,pl011"]))
+            .and_then(|n| n.reg()?.next())
+            .map(|r| r.starting_address as u64);
+        let psci = fdt.find_node("/psci").and_then(|n| n.property("method")).and_then(|p| match p.as_str() {
+            Some("hvc") => Some(PsciConduit::Hvc),
+            Some("smc") => Some(PsciConduit::Smc),
+            _ => None,
+        });
+        Ok(BootInfo {
+            dtb: PhysRange::new(pa, pa + fdt.total_size() as u64),
+            ram,
+            reserved,
+            uart,
+            psci,
+            cpus: fdt.cpus().count(),
+            bootargs: fdt.chosen().bootargs().unwrap_or(""),
+        })
+    }
+
+    /// The value of `key=value` in the boot arguments.
+    pub fn bootarg(&self, key: &str) -> Option<&'a str> {
+        self.bootargs.split_whitespace().find_map(|arg| arg.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// Whether the bare word `flag` is among the boot arguments.
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.bootargs.split_whitespace().any(|arg| arg == flag)
+    }
+}
+
+/// The size a flattened device tree header at the start of `header` declares,
+/// if it has the FDT magic.
+pub fn fdt_total_size(header: &[u8; 8]) -> Option<usize> {
+    let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    let size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    (magic == 0xd00d_feed).then_some(size as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dumped with `qemu-system-aarch64 -M virt,dumpdtb=… -cpu cortex-a72
+    /// -m 256M -smp 2` (QEMU 7.2) and repacked with `dtc`.
+    const VIRT_DTB: &[u8] = include_bytes!("../testdata/virt-a72-256m-2cpu.dtb");
+
+    #[test]
+    fn reads_qemu_virt_tree() {
+        let info = BootInfo::parse(VIRT_DTB, 0x4000_0000).unwrap();
+        assert_eq!(info.ram.as_slice(), [PhysRange::new(0x4000_0000, 0x5000_0000)]);
+        assert_eq!(info.ram.total(), 256 << 20);
+        assert_eq!(info.uart, Some(0x0900_0000));
+        assert_eq!(info.psci, Some(PsciConduit::Hvc));
+        assert_eq!(info.cpus, 2);
+        assert_eq!(info.dtb, PhysRange::new(0x4000_0000, 0x4000_0000 + VIRT_DTB.len() as u64));
+        assert_eq!(info.bootargs, "");
+        assert_eq!(info.reserved.total(), 0);
+    }
+
+    #[test]
+    fn header_size_needs_the_magic() {
+        let header: [u8; 8] = VIRT_DTB[..8].try_into().unwrap();
+        assert_eq!(fdt_total_size(&header), Some(VIRT_DTB.len()));
+        assert_eq!(fdt_total_size(&[0; 8]), None);
+    }
+
+    #[test]
+    fn garbage_is_invalid_not_a_panic() {
+        assert_eq!(BootInfo::parse(&[0u8; 64], 0).err(), Some(DtbError::Invalid));
+        assert_eq!(BootInfo::parse(&VIRT_DTB[..40], 0).err(), Some(DtbError::Invalid));
+    }
+
+    #[test]
+    fn bootargs_lookup() {
+        let mut info = BootInfo::parse(VIRT_DTB, 0).unwrap();
+        info.bootargs = "ram_mib=128 semihosting  x=1=2";
+        assert_eq!(info.bootarg("ram_mib"), Some("128"));
+        assert_eq!(info.bootarg("x"), Some("1=2"));
+        assert_eq!(info.bootarg("ram"), None);
+        assert!(info.has_flag("semihosting"));
+        assert!(!info.has_flag("ram_mib"));
+    }
+}
