@@ -124,7 +124,7 @@ mod tests {
         assert_eq!(s.class(), ExceptionClass::InstructionAbortSameEl);
         assert_eq!(s.fault_status(), Some(FaultStatus::Permission { level: 1 }));
         assert!(!s.is_write());
-        let s = Syndrome((0x25 << 26) | 0b000000);
+        let s = Syndrome(0x25 << 26); // DFSC 0b000000: address size fault, level 0
         assert_eq!(s.fault_status(), Some(FaultStatus::AddressSize { level: 0 }));
         let s = Syndrome((0x24 << 26) | 0b001011);
         assert_eq!(s.fault_status(), Some(FaultStatus::AccessFlag { level: 3 }));

@@ -33,7 +33,7 @@ fn ram_size_matches_qemu(boot: &Boot) {
 }
 
 fn runs_at_el1(boot: &Boot) {
-    use aarch64_cpu::registers::{Readable, CurrentEL};
+    use aarch64_cpu::registers::{CurrentEL, Readable};
     assert_eq!(CurrentEL.read(CurrentEL::EL), 1);
     let expected: u8 = boot.info.bootarg("entry_el").and_then(|s| s.parse().ok()).unwrap_or(1);
     assert_eq!(boot.entry_el, expected);
