@@ -11,10 +11,13 @@
 //! where `cargo test` checks them.
 #![cfg_attr(target_os = "none", no_std)]
 
+extern crate alloc;
+
 pub mod boot_info;
 pub mod esr;
 pub mod frames;
 pub mod memory_map;
+pub mod mmu;
 
 #[cfg(target_os = "none")]
 pub mod console;

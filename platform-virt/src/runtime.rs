@@ -36,8 +36,13 @@ pub struct Boot {
 impl Boot {
     /// The physical frame allocator.
     pub fn frames(&self) -> &'static Frames {
-        &FRAMES
+        frames()
     }
+}
+
+/// The physical frame allocator.
+pub(crate) fn frames() -> &'static Frames {
+    &FRAMES
 }
 
 /// Declares the image's main: `platform_virt::entry!(main)` with
@@ -97,6 +102,7 @@ extern "C" fn platform_entry(x0: u64, entry_el: u64) -> ! {
     for range in frame_ranges.as_slice() {
         FRAMES.add_range(*range);
     }
+    crate::mmu::hw::enable(&info.ram);
     let boot = Boot { info, entry_el: entry_el as u8, image, heap, frame_ranges };
     print_memory_map(&boot);
     // SAFETY: every image defines `__platform_virt_main` with `entry!`, which
@@ -134,6 +140,12 @@ fn print_memory_map(boot: &Boot) {
     for r in boot.frame_ranges.as_slice() {
         println!("  frames    {r}");
     }
+    let hw = crate::mmu::hw::kernel_map().hw;
+    println!(
+        "mmu: on, 48-bit VA, 4 KiB pages; hardware access flag: {}, hardware dirty state: {}",
+        if hw.access_flag { "yes" } else { "no" },
+        if hw.dirty { "yes" } else { "no" }
+    );
     let free = boot.frames().free_count();
     println!("frame allocator: {free} free frames ({} KiB)", free as u64 * FRAME_SIZE / 1024);
 }

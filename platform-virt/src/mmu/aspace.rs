@@ -1,0 +1,427 @@
+//! One address space: a 4-level translation table (4 KiB granule, 48-bit VA)
+//! with an ASID, changed with break-before-make and inner-shareable TLB
+//! maintenance, and the software half of access-flag and dirty-state
+//! management for CPUs without FEAT_HAFDBS.
+
+use super::descriptor::{Descriptor, LeafAttributes, MemoryType};
+use super::maintenance::{tlbi_operand, Maintenance};
+use super::table::{TableMemory, ENTRIES};
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use spin::Mutex;
+
+/// Bytes of virtual address space (T0SZ = 16).
+pub const VA_SIZE: u64 = 1 << 48;
+/// The root entries below this index are shared with the kernel's identity
+/// map (the first 512 GiB); an address space's own mappings start above.
+pub const KERNEL_ROOT_ENTRIES: usize = 1;
+/// The lowest VA an address space maps itself.
+pub const USER_BASE: u64 = (KERNEL_ROOT_ENTRIES as u64) << 39;
+
+const PAGE: u64 = 4096;
+/// Above this many pages, an unmap or protect invalidates the whole ASID
+/// instead of page by page.
+const TLBI_PAGE_LIMIT: usize = 64;
+
+/// Access permissions of a mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Perms {
+    pub read: bool,
+    pub write: bool,
+    pub execute: bool,
+}
+
+/// Which of the access flag and the dirty state the hardware manages
+/// (`TCR_EL1.HA` and `TCR_EL1.HD` with FEAT_HAFDBS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HwManaged {
+    pub access_flag: bool,
+    pub dirty: bool,
+}
+
+/// An access, as the hardware makes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Execute,
+}
+
+/// The fault the hardware takes for an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HwFault {
+    Translation { level: usize },
+    AccessFlag,
+    Permission,
+}
+
+/// Why a mapping could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No frame for a translation table.
+    NoMemory,
+    /// The VA is outside the address space's own range.
+    OutOfRange,
+}
+
+/// A translation table root with its ASID.
+pub struct AddressSpace<T: TableMemory, M: Maintenance> {
+    tables: T,
+    maint: M,
+    root: u64,
+    asid: u16,
+    /// Serialises changes to the table structure and break-before-make
+    /// sequences; hardware updates of AF and dirty state race with
+    /// everything, so leaves are changed with compare-and-swap.
+    lock: Mutex<()>,
+}
+
+/// The slot of one entry: its table and index.
+#[derive(Clone, Copy)]
+struct Slot {
+    table: u64,
+    index: usize,
+}
+
+const fn index(va: u64, level: usize) -> usize {
+    ((va >> (39 - 9 * level)) & (ENTRIES as u64 - 1)) as usize
+}
+
+impl<T: TableMemory, M: Maintenance> AddressSpace<T, M> {
+    /// An empty address space with `asid` whose first root entries are
+    /// copied from `kernel_root` (the kernel's identity map), if given.
+    pub fn new(tables: T, maint: M, asid: u16, kernel_root: Option<u64>) -> Result<Self, MapError> {
+        let root = tables.alloc_table().ok_or(MapError::NoMemory)?;
+        if let Some(k) = kernel_root {
+            for i in 0..KERNEL_ROOT_ENTRIES {
+                let d = tables.entry(k, i).load(SeqCst);
+                tables.entry(root, i).store(d, SeqCst);
+            }
+        }
+        Ok(AddressSpace { tables, maint, root, asid, lock: Mutex::new(()) })
+    }
+
+    pub fn asid(&self) -> u16 {
+        self.asid
+    }
+
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// The `TTBR0_EL1` value that selects this address space.
+    pub fn ttbr0(&self) -> u64 {
+        self.root | ((self.asid as u64) << 48)
+    }
+
+    pub fn tables(&self) -> &T {
+        &self.tables
+    }
+
+    pub fn maintenance(&self) -> &M {
+        &self.maint
+    }
+
+    fn entry(&self, slot: Slot) -> &AtomicU64 {
+        self.tables.entry(slot.table, slot.index)
+    }
+
+    fn store(&self, slot: Slot, d: Descriptor) {
+        self.entry(slot).store(d.0, SeqCst);
+        self.maint.entry_written(slot.table + slot.index as u64 * 8, d.0);
+    }
+
+    /// Replaces a leaf by compare-and-swap with `f(current)`, since the
+    /// hardware may set AF or the dirty state at any moment. Returns the
+    /// old and new leaf.
+    fn update(&self, slot: Slot, f: impl Fn(Descriptor) -> Descriptor) -> (Descriptor, Descriptor) {
+        let entry = self.entry(slot);
+        let mut old = entry.load(SeqCst);
+        loop {
+            let new = f(Descriptor(old));
+            match entry.compare_exchange(old, new.0, SeqCst, SeqCst) {
+                Ok(_) => {
+                    if new.0 != old {
+                        self.maint.entry_written(slot.table + slot.index as u64 * 8, new.0);
+                    }
+                    return (Descriptor(old), new);
+                }
+                Err(current) => old = current,
+            }
+        }
+    }
+
+    fn check_range(va: u64, len: u64) -> Result<(), MapError> {
+        let end = va.checked_add(len).ok_or(MapError::OutOfRange)?;
+        if va < USER_BASE || end > VA_SIZE || va % PAGE != 0 || len % PAGE != 0 {
+            return Err(MapError::OutOfRange);
+        }
+        Ok(())
+    }
+
+    /// The level 3 slot for `va`, creating tables on the way if `create`.
+    fn leaf_slot(&self, va: u64, create: bool) -> Result<Option<Slot>, MapError> {
+        let mut table = self.root;
+        for level in 0..3 {
+            let slot = Slot { table, index: index(va, level) };
+            let d = Descriptor(self.entry(slot).load(SeqCst));
+            table = if d.is_table(level) {
+                d.output_address()
+            } else if !create {
+                return Ok(None);
+            } else {
+                let next = self.tables.alloc_table().ok_or(MapError::NoMemory)?;
+                // The new table's zeroed entries must be visible to the
+                // walker before the table is linked in.
+                self.maint.dsb_ishst();
+                self.store(slot, Descriptor::table(next));
+                next
+            };
+        }
+        Ok(Some(Slot { table, index: index(va, 3) }))
+    }
+
+    /// Calls `f` for every valid leaf in `[va, va + len)`, skipping absent
+    /// tables whole: the cost follows what is mapped, not the range's size.
+    fn for_each_leaf(&self, va: u64, len: u64, mut f: impl FnMut(u64, Slot)) {
+        let end = va + len;
+        let mut addr = va;
+        'outer: while addr < end {
+            let mut table = self.root;
+            for level in 0..3 {
+                let d = Descriptor(self.entry(Slot { table, index: index(addr, level) }).load(SeqCst));
+                if !d.is_table(level) {
+                    let span = 1u64 << (39 - 9 * level);
+                    addr = (addr & !(span - 1)) + span;
+                    continue 'outer;
+                }
+                table = d.output_address();
+            }
+            let slot = Slot { table, index: index(addr, 3) };
+            if Descriptor(self.entry(slot).load(SeqCst)).is_valid() {
+                f(addr, slot);
+            }
+            addr += PAGE;
+        }
+    }
+
+    /// Invalidates the TLB entries of `pages` (already changed in the
+    /// tables) on every core: `DSB ISHST` so the table writes are seen
+    /// first, TLBI by VA (or the whole ASID for many pages), `DSB ISH` to
+    /// wait for completion, `ISB`.
+    fn invalidate(&self, pages: &[u64], many: bool) {
+        if pages.is_empty() && !many {
+            return;
+        }
+        self.maint.dsb_ishst();
+        if many {
+            self.maint.tlbi_aside1is((self.asid as u64) << 48);
+        } else {
+            for &va in pages {
+                self.maint.tlbi_vale1is(tlbi_operand(va, self.asid));
+            }
+        }
+        self.maint.dsb_ish();
+        self.maint.isb();
+    }
+
+    fn leaf(pa: u64, perms: Perms) -> Descriptor {
+        Descriptor::page(pa, LeafAttributes::new(MemoryType::Normal, perms.write, perms.execute))
+    }
+
+    /// Maps the page at `va` to `pa`, replacing any translation `va` had.
+    /// A new translation starts not accessed and clean. Changing the output
+    /// address of a valid entry breaks before making: invalid, `DSB ISHST`,
+    /// TLBI, `DSB ISH`, then the new entry.
+    pub fn map(&self, va: u64, pa: u64, perms: Perms) -> Result<(), MapError> {
+        Self::check_range(va, PAGE)?;
+        if !perms.read {
+            self.unmap(va, PAGE)?;
+            return Ok(());
+        }
+        let _guard = self.lock.lock();
+        let slot = self.leaf_slot(va, true)?.expect("created");
+        let new = Self::leaf(pa, perms);
+        let old = Descriptor(self.entry(slot).load(SeqCst));
+        if !old.is_valid() {
+            self.store(slot, new);
+            self.maint.dsb_ishst();
+            self.maint.isb();
+        } else if old.output_address() == pa {
+            self.update(slot, |cur| Self::repermit(cur, perms));
+            self.invalidate(&[va], false);
+        } else {
+            self.store(slot, Descriptor::INVALID);
+            self.invalidate(&[va], false);
+            self.store(slot, new);
+            self.maint.dsb_ishst();
+            self.maint.isb();
+        }
+        Ok(())
+    }
+
+    /// `cur` with permissions `perms`, keeping its output address, access
+    /// flag, and dirty state while it stays writable.
+    fn repermit(cur: Descriptor, perms: Perms) -> Descriptor {
+        let a = cur.attributes();
+        let mut next = LeafAttributes::new(a.memory, perms.write, perms.execute);
+        next.accessed = a.accessed;
+        next.dirty = a.dirty && perms.write;
+        Descriptor::page(cur.output_address(), next)
+    }
+
+    /// Removes every translation in `[va, va + len)`; only pages that were
+    /// mapped are invalidated in the TLBs.
+    pub fn unmap(&self, va: u64, len: u64) -> Result<(), MapError> {
+        Self::check_range(va, len)?;
+        let _guard = self.lock.lock();
+        let mut pages = alloc::vec::Vec::new();
+        self.for_each_leaf(va, len, |addr, slot| {
+            self.store(slot, Descriptor::INVALID);
+            pages.push(addr);
+        });
+        self.invalidate(&pages, pages.len() > TLBI_PAGE_LIMIT);
+        Ok(())
+    }
+
+    /// Sets the permissions of every present translation in the range;
+    /// without `read` the translations are removed. Permission changes keep
+    /// the output address, so they need no break-before-make.
+    pub fn protect(&self, va: u64, len: u64, perms: Perms) -> Result<(), MapError> {
+        if !perms.read {
+            return self.unmap(va, len);
+        }
+        Self::check_range(va, len)?;
+        let _guard = self.lock.lock();
+        let mut pages = alloc::vec::Vec::new();
+        self.for_each_leaf(va, len, |addr, slot| {
+            let (old, new) = self.update(slot, |cur| Self::repermit(cur, perms));
+            if old != new {
+                pages.push(addr);
+            }
+        });
+        self.invalidate(&pages, pages.len() > TLBI_PAGE_LIMIT);
+        Ok(())
+    }
+
+    /// The output address and permissions of `va`'s page, if mapped.
+    pub fn query(&self, va: u64) -> Option<(u64, Perms)> {
+        let slot = self.leaf_slot(va & !(PAGE - 1), false).ok()??;
+        let d = Descriptor(self.entry(slot).load(SeqCst));
+        d.is_valid().then(|| {
+            let a = d.attributes();
+            (d.output_address(), Perms { read: true, write: a.writable, execute: a.executable })
+        })
+    }
+
+    /// Clears a leaf state bit through `clear`, invalidating the TLB entry
+    /// if it was set; returns whether it was.
+    fn harvest(
+        &self,
+        va: u64,
+        is_set: fn(LeafAttributes) -> bool,
+        clear: fn(Descriptor) -> Descriptor,
+    ) -> bool {
+        let Ok(Some(slot)) = self.leaf_slot(va & !(PAGE - 1), false) else { return false };
+        let (old, _) = self.update(slot, |cur| if cur.is_valid() { clear(cur) } else { cur });
+        let was = old.is_valid() && is_set(old.attributes());
+        if was {
+            self.invalidate(&[va & !(PAGE - 1)], false);
+        }
+        was
+    }
+
+    /// Whether `va`'s page was accessed since the last harvest; clears AF.
+    pub fn harvest_accessed(&self, va: u64) -> bool {
+        self.harvest(va, |a| a.accessed, |d| d.with_accessed(false))
+    }
+
+    /// Whether `va`'s page was written since the last harvest; makes it
+    /// writable-clean again so the next write is seen.
+    pub fn harvest_dirty(&self, va: u64) -> bool {
+        self.harvest(va, |a| a.dirty, |d| d.with_dirty(false))
+    }
+
+    /// The software half of access-flag and dirty-state management: after an
+    /// access-flag fault or a write permission fault at `va`, sets AF (and
+    /// for a write to a writable-clean page, the dirty state). Returns false
+    /// when the fault is not of that kind and belongs to the VM.
+    pub fn resolve_access_fault(&self, va: u64, write: bool) -> bool {
+        let Ok(Some(slot)) = self.leaf_slot(va & !(PAGE - 1), false) else { return false };
+        let (old, new) = self.update(slot, |cur| {
+            let a = cur.attributes();
+            if !cur.is_valid() || (write && !a.writable) {
+                cur
+            } else {
+                cur.with_accessed(true).with_dirty(a.dirty || write)
+            }
+        });
+        if !new.is_valid() || (write && !new.attributes().writable) {
+            return false;
+        }
+        if old.hardware_writable() != new.hardware_writable() {
+            // A stale read-only entry would only fault again, but drop it so
+            // the retried write goes through.
+            self.invalidate(&[va & !(PAGE - 1)], false);
+        }
+        true
+    }
+
+    /// What the hardware does for `access` at `va`: the walk, the access
+    /// flag and dirty updates it makes itself when `hw` says it manages
+    /// them, or the fault it takes. Host tests use it as the MMU.
+    pub fn translate(&self, va: u64, access: Access, hw: HwManaged) -> Result<u64, HwFault> {
+        let mut table = self.root;
+        for level in 0..3 {
+            let d = Descriptor(self.entry(Slot { table, index: index(va, level) }).load(SeqCst));
+            if !d.is_table(level) {
+                return Err(HwFault::Translation { level });
+            }
+            table = d.output_address();
+        }
+        let slot = Slot { table, index: index(va, 3) };
+        let d = Descriptor(self.entry(slot).load(SeqCst));
+        if !d.is_valid() {
+            return Err(HwFault::Translation { level: 3 });
+        }
+        let a = d.attributes();
+        if !a.accessed {
+            if !hw.access_flag {
+                return Err(HwFault::AccessFlag);
+            }
+            self.update(slot, |cur| cur.with_accessed(true));
+        }
+        match access {
+            Access::Execute if !a.executable => return Err(HwFault::Permission),
+            Access::Write if !d.hardware_writable() => {
+                if !(hw.dirty && a.writable) {
+                    return Err(HwFault::Permission);
+                }
+                self.update(slot, |cur| cur.with_dirty(true));
+            }
+            _ => {}
+        }
+        Ok(d.output_address() | (va & (PAGE - 1)))
+    }
+
+    /// Frees the tables below `table` (at `level`), then `table` itself.
+    fn free_tree(&self, table: u64, level: usize, first: usize) {
+        if level < 3 {
+            for i in first..ENTRIES {
+                let d = Descriptor(self.tables.entry(table, i).load(SeqCst));
+                if d.is_table(level) {
+                    self.free_tree(d.output_address(), level + 1, 0);
+                }
+            }
+        }
+        self.tables.free_table(table);
+    }
+}
+
+impl<T: TableMemory, M: Maintenance> Drop for AddressSpace<T, M> {
+    /// Drops every translation of the ASID on every core, then frees the
+    /// address space's own tables (not the kernel's shared ones).
+    fn drop(&mut self) {
+        self.invalidate(&[], true);
+        self.free_tree(self.root, 0, KERNEL_ROOT_ENTRIES);
+    }
+}

@@ -1,0 +1,181 @@
+//! Barriers, TLB maintenance and cache maintenance by VA, behind a trait:
+//! the hardware executes them; on the host a [`Recorder`] logs them, so tests
+//! can check the sequences (Arm ARM D8.14 "Translation Lookaside Buffers",
+//! D7.5 "Cache maintenance instructions").
+
+/// Data cache maintenance by VA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DcOp {
+    /// Clean to the point of coherency.
+    Cvac,
+    /// Invalidate to the point of coherency.
+    Ivac,
+    /// Clean and invalidate to the point of coherency.
+    Civac,
+    /// Clean to the point of unification.
+    Cvau,
+}
+
+/// The instructions translation-table and cache code issues. TLB
+/// maintenance is always broadcast to the inner shareable domain: other
+/// cores may hold any translation.
+pub trait Maintenance: Send + Sync {
+    fn dsb_ishst(&self);
+    fn dsb_ish(&self);
+    fn dsb_sy(&self);
+    fn isb(&self);
+    /// `TLBI VALE1IS`: the last-level entry for one VA and ASID
+    /// ([`tlbi_operand`]).
+    fn tlbi_vale1is(&self, operand: u64);
+    /// `TLBI ASIDE1IS`: every entry of one ASID (operand: ASID in [63:48]).
+    fn tlbi_aside1is(&self, operand: u64);
+    fn dc(&self, op: DcOp, va: u64);
+    /// `IC IVAU`: invalidate instruction cache to the point of unification.
+    fn ic_ivau(&self, va: u64);
+    /// A translation table entry at physical address `entry_pa` was set to
+    /// `value`. Not an instruction: the hardware needs nothing here, the
+    /// [`Recorder`] logs it so tests see stores in order with barriers.
+    fn entry_written(&self, entry_pa: u64, value: u64) {
+        let _ = (entry_pa, value);
+    }
+}
+
+/// The operand of a TLBI by VA: VA[55:12] in bits [43:0], the ASID in
+/// bits [63:48].
+pub const fn tlbi_operand(va: u64, asid: u16) -> u64 {
+    ((asid as u64) << 48) | ((va >> 12) & ((1 << 44) - 1))
+}
+
+/// The real instructions.
+#[cfg(target_arch = "aarch64")]
+pub struct Hardware;
+
+#[cfg(target_arch = "aarch64")]
+mod hardware {
+    use super::{DcOp, Hardware, Maintenance};
+    use core::arch::asm;
+
+    // SAFETY (every block below): barriers and maintenance instructions have
+    // no memory-safety effects; maintenance by VA is only issued for
+    // addresses the caller has mapped.
+    impl Maintenance for Hardware {
+        fn dsb_ishst(&self) {
+            // SAFETY: see above.
+            unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) }
+        }
+        fn dsb_ish(&self) {
+            // SAFETY: see above.
+            unsafe { asm!("dsb ish", options(nostack, preserves_flags)) }
+        }
+        fn dsb_sy(&self) {
+            // SAFETY: see above.
+            unsafe { asm!("dsb sy", options(nostack, preserves_flags)) }
+        }
+        fn isb(&self) {
+            // SAFETY: see above.
+            unsafe { asm!("isb", options(nostack, preserves_flags)) }
+        }
+        fn tlbi_vale1is(&self, operand: u64) {
+            // SAFETY: see above.
+            unsafe { asm!("tlbi vale1is, {}", in(reg) operand, options(nostack, preserves_flags)) }
+        }
+        fn tlbi_aside1is(&self, operand: u64) {
+            // SAFETY: see above.
+            unsafe { asm!("tlbi aside1is, {}", in(reg) operand, options(nostack, preserves_flags)) }
+        }
+        fn dc(&self, op: DcOp, va: u64) {
+            // SAFETY: see above; the caller maps `va`.
+            unsafe {
+                match op {
+                    DcOp::Cvac => asm!("dc cvac, {}", in(reg) va, options(nostack, preserves_flags)),
+                    DcOp::Ivac => asm!("dc ivac, {}", in(reg) va, options(nostack, preserves_flags)),
+                    DcOp::Civac => asm!("dc civac, {}", in(reg) va, options(nostack, preserves_flags)),
+                    DcOp::Cvau => asm!("dc cvau, {}", in(reg) va, options(nostack, preserves_flags)),
+                }
+            }
+        }
+        fn ic_ivau(&self, va: u64) {
+            // SAFETY: see above; the caller maps `va`.
+            unsafe { asm!("ic ivau, {}", in(reg) va, options(nostack, preserves_flags)) }
+        }
+    }
+}
+
+/// One recorded instruction.
+#[cfg(not(target_os = "none"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    DsbIshst,
+    DsbIsh,
+    DsbSy,
+    Isb,
+    TlbiVale1is(u64),
+    TlbiAside1is(u64),
+    Dc(DcOp, u64),
+    IcIvau(u64),
+    /// A translation table entry written: (entry address, new value).
+    Write(u64, u64),
+}
+
+/// Stands in for the instructions on the host, logging each.
+#[cfg(not(target_os = "none"))]
+#[derive(Default)]
+pub struct Recorder {
+    log: std::sync::Mutex<std::vec::Vec<Op>>,
+}
+
+#[cfg(not(target_os = "none"))]
+impl Recorder {
+    pub fn record(&self, op: Op) {
+        self.log.lock().unwrap().push(op);
+    }
+
+    /// Everything recorded since the last call.
+    pub fn take(&self) -> std::vec::Vec<Op> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+impl Maintenance for Recorder {
+    fn dsb_ishst(&self) {
+        self.record(Op::DsbIshst)
+    }
+    fn dsb_ish(&self) {
+        self.record(Op::DsbIsh)
+    }
+    fn dsb_sy(&self) {
+        self.record(Op::DsbSy)
+    }
+    fn isb(&self) {
+        self.record(Op::Isb)
+    }
+    fn tlbi_vale1is(&self, operand: u64) {
+        self.record(Op::TlbiVale1is(operand))
+    }
+    fn tlbi_aside1is(&self, operand: u64) {
+        self.record(Op::TlbiAside1is(operand))
+    }
+    fn dc(&self, op: DcOp, va: u64) {
+        self.record(Op::Dc(op, va))
+    }
+    fn ic_ivau(&self, va: u64) {
+        self.record(Op::IcIvau(va))
+    }
+    fn entry_written(&self, entry_pa: u64, value: u64) {
+        self.record(Op::Write(entry_pa, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tlbi_operand_shifts_va_and_places_asid() {
+        assert_eq!(tlbi_operand(0x0000_8000_1234_5000, 7), (7 << 48) | 0x8_0001_2345);
+        // VA bits above 55 (and the page offset) do not leak into the operand.
+        assert_eq!(tlbi_operand(0xffff_0000_0000_1fff, 0), 0x0000_0ff0_0000_0001);
+        assert_eq!(tlbi_operand(0x1000, 0xffff) >> 48, 0xffff);
+    }
+}

@@ -1,0 +1,369 @@
+//! Host tests of address spaces over [`HostTables`] and the [`Recorder`]:
+//! the tables the hardware would walk, and the instruction sequences.
+
+use super::aspace::{Access, AddressSpace, HwFault, HwManaged, MapError, Perms, USER_BASE};
+use super::descriptor::Descriptor;
+use super::maintenance::{Op, Recorder};
+use super::table::{HostTables, TableMemory};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+impl TableMemory for Arc<HostTables> {
+    fn alloc_table(&self) -> Option<u64> {
+        (**self).alloc_table()
+    }
+    fn free_table(&self, table_pa: u64) {
+        (**self).free_table(table_pa)
+    }
+    fn entry(&self, table_pa: u64, index: usize) -> &core::sync::atomic::AtomicU64 {
+        (**self).entry(table_pa, index)
+    }
+}
+
+impl super::maintenance::Maintenance for Arc<Recorder> {
+    fn dsb_ishst(&self) {
+        (**self).dsb_ishst()
+    }
+    fn dsb_ish(&self) {
+        (**self).dsb_ish()
+    }
+    fn dsb_sy(&self) {
+        (**self).dsb_sy()
+    }
+    fn isb(&self) {
+        (**self).isb()
+    }
+    fn tlbi_vale1is(&self, operand: u64) {
+        (**self).tlbi_vale1is(operand)
+    }
+    fn tlbi_aside1is(&self, operand: u64) {
+        (**self).tlbi_aside1is(operand)
+    }
+    fn dc(&self, op: super::maintenance::DcOp, va: u64) {
+        (**self).dc(op, va)
+    }
+    fn ic_ivau(&self, va: u64) {
+        (**self).ic_ivau(va)
+    }
+    fn entry_written(&self, entry_pa: u64, value: u64) {
+        (**self).entry_written(entry_pa, value)
+    }
+}
+
+type Space = AddressSpace<Arc<HostTables>, Arc<Recorder>>;
+
+const ASID: u16 = 5;
+const VA: u64 = USER_BASE + 0x1234_5000;
+const RW: Perms = Perms { read: true, write: true, execute: false };
+const RO: Perms = Perms { read: true, write: false, execute: false };
+const SW: HwManaged = HwManaged { access_flag: false, dirty: false };
+const HW: HwManaged = HwManaged { access_flag: true, dirty: true };
+
+fn space() -> (Space, Arc<HostTables>, Arc<Recorder>) {
+    let tables = Arc::new(HostTables::new(64));
+    let rec = Arc::new(Recorder::default());
+    let s = AddressSpace::new(tables.clone(), rec.clone(), ASID, None).unwrap();
+    (s, tables, rec)
+}
+
+/// The TLBI operand for `va`, written out independently of the code under
+/// test: VA[55:12] in [43:0], ASID in [63:48].
+fn operand(va: u64) -> u64 {
+    ((ASID as u64) << 48) | ((va >> 12) & 0xfff_ffff_ffff)
+}
+
+/// Checks the architectural rules over a log, given the entries' values
+/// before it:
+/// - an entry that is valid is never overwritten with a different output
+///   address: it must be made invalid, then `DSB ISHST`, a TLBI covering it,
+///   and `DSB ISH` must complete before the new value is written;
+/// - every TLBI follows a `DSB ISHST` issued after the last table write;
+/// - every TLBI is followed by a `DSB ISH` before the log ends.
+fn check_rules(log: &[Op], mut entries: BTreeMap<u64, u64>, tlbi_covers: impl Fn(u64, u64) -> bool) {
+    #[derive(PartialEq)]
+    enum Bbm {
+        Invalidated,
+        Synced,
+        Flushed,
+        Done,
+    }
+    let mut bbm: BTreeMap<u64, Bbm> = BTreeMap::new();
+    let mut stores_since_dsb = false;
+    let mut tlbi_pending = false;
+    for op in log {
+        match *op {
+            Op::Write(pa, new) => {
+                let old = Descriptor(entries.get(&pa).copied().unwrap_or(0));
+                let new_d = Descriptor(new);
+                if old.is_valid() && new_d.is_valid() && old.output_address() != new_d.output_address() {
+                    panic!("entry {pa:#x}: output address changed while valid: {old:?} -> {new_d:?}");
+                }
+                if new_d.is_valid() && bbm.get(&pa).is_some_and(|s| *s != Bbm::Done) {
+                    panic!("entry {pa:#x} re-made before invalid -> DSB ISHST -> TLBI -> DSB ISH completed");
+                }
+                if !new_d.is_valid() && old.is_valid() {
+                    bbm.insert(pa, Bbm::Invalidated);
+                } else {
+                    bbm.remove(&pa);
+                }
+                entries.insert(pa, new);
+                stores_since_dsb = true;
+            }
+            Op::DsbIshst => {
+                stores_since_dsb = false;
+                for s in bbm.values_mut() {
+                    if *s == Bbm::Invalidated {
+                        *s = Bbm::Synced;
+                    }
+                }
+            }
+            Op::TlbiVale1is(operand) | Op::TlbiAside1is(operand) => {
+                assert!(!stores_since_dsb, "TLBI without a DSB ISHST after the table writes");
+                tlbi_pending = true;
+                for (pa, s) in bbm.iter_mut() {
+                    if *s == Bbm::Synced && tlbi_covers(*pa, operand) {
+                        *s = Bbm::Flushed;
+                    }
+                }
+            }
+            Op::DsbIsh => {
+                tlbi_pending = false;
+                for s in bbm.values_mut() {
+                    if *s == Bbm::Flushed {
+                        *s = Bbm::Done;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(!tlbi_pending, "TLBI not completed by DSB ISH");
+}
+
+/// The entry address of `va`'s leaf, found by walking the host tables.
+fn leaf_pa(tables: &HostTables, root: u64, va: u64) -> u64 {
+    let mut table = root;
+    for level in 0..3 {
+        let i = ((va >> (39 - 9 * level)) & 511) as usize;
+        table =
+            Descriptor(tables.entry(table, i).load(core::sync::atomic::Ordering::SeqCst)).output_address();
+    }
+    table + ((va >> 12) & 511) * 8
+}
+
+fn leaf(tables: &HostTables, root: u64, va: u64) -> Descriptor {
+    let pa = leaf_pa(tables, root, va);
+    let (table, i) = (pa & !0xfff, ((pa & 0xfff) / 8) as usize);
+    Descriptor(tables.entry(table, i).load(core::sync::atomic::Ordering::SeqCst))
+}
+
+#[test]
+fn fresh_map_is_not_accessed_and_needs_no_tlbi() {
+    let (s, tables, rec) = space();
+    s.map(VA, 0x4000_0000, RW).unwrap();
+    let d = leaf(&tables, s.root(), VA);
+    assert!(d.is_valid());
+    assert!(!d.attributes().accessed, "AF must start clear or accessed tracking is blind");
+    assert!(d.attributes().writable && !d.attributes().dirty);
+    let log = rec.take();
+    assert!(!log.iter().any(|op| matches!(op, Op::TlbiVale1is(_) | Op::TlbiAside1is(_))));
+    assert_eq!(log.last(), Some(&Op::Isb));
+    assert_eq!(s.query(VA + 0x10), Some((0x4000_0000, RW)));
+    assert!(!s.harvest_accessed(VA));
+    check_rules(&log, BTreeMap::new(), |_, _| false);
+}
+
+#[test]
+fn changing_the_output_address_breaks_before_make() {
+    let (s, tables, rec) = space();
+    s.map(VA, 0x4000_0000, RW).unwrap();
+    let entries = snapshot(&tables, s.root(), VA);
+    rec.take();
+    s.map(VA, 0x4000_1000, RW).unwrap();
+    let log = rec.take();
+    let entry = leaf_pa(&tables, s.root(), VA);
+    let new = leaf(&tables, s.root(), VA).0;
+    assert_eq!(
+        log,
+        [
+            Op::Write(entry, 0),
+            Op::DsbIshst,
+            Op::TlbiVale1is(operand(VA)),
+            Op::DsbIsh,
+            Op::Isb,
+            Op::Write(entry, new),
+            Op::DsbIshst,
+            Op::Isb,
+        ]
+    );
+    check_rules(&log, entries, |_, op| op == operand(VA));
+    assert_eq!(s.query(VA).unwrap().0, 0x4000_1000);
+}
+
+/// The value of the leaf entry of `va`, keyed by its address, for
+/// [`check_rules`].
+fn snapshot(tables: &HostTables, root: u64, va: u64) -> BTreeMap<u64, u64> {
+    BTreeMap::from([(leaf_pa(tables, root, va), leaf(tables, root, va).0)])
+}
+
+#[test]
+fn the_rule_checker_catches_each_mistake() {
+    let d = Descriptor::page(
+        0x4000_0000,
+        super::descriptor::LeafAttributes::new(super::descriptor::MemoryType::Normal, true, false),
+    );
+    let moved = Descriptor::page(0x4000_1000, d.attributes());
+    let before = BTreeMap::from([(0x100, d.0)]);
+    let covers = |_: u64, op: u64| op == 7;
+    let caught = |log: std::vec::Vec<Op>| {
+        let before = before.clone();
+        std::panic::catch_unwind(move || check_rules(&log, before, covers)).is_err()
+    };
+    // Output address changed in place.
+    assert!(caught(vec![Op::Write(0x100, moved.0), Op::DsbIshst]));
+    // Invalidated but re-made without the TLBI.
+    assert!(caught(vec![Op::Write(0x100, 0), Op::DsbIshst, Op::DsbIsh, Op::Write(0x100, moved.0)]));
+    // TLBI without DSB ISHST after the store.
+    assert!(caught(vec![Op::Write(0x100, 0), Op::TlbiVale1is(7), Op::DsbIsh]));
+    // TLBI never completed.
+    assert!(caught(vec![Op::Write(0x100, 0), Op::DsbIshst, Op::TlbiVale1is(7)]));
+    // The right sequence passes.
+    assert!(!caught(vec![
+        Op::Write(0x100, 0),
+        Op::DsbIshst,
+        Op::TlbiVale1is(7),
+        Op::DsbIsh,
+        Op::Write(0x100, moved.0)
+    ]));
+}
+
+#[test]
+fn unmap_invalidates_only_mapped_pages_with_shifted_operands() {
+    let (s, tables, rec) = space();
+    let pages = [VA, VA + 0x3000, VA + (1 << 30)];
+    for (i, va) in pages.iter().enumerate() {
+        s.map(*va, 0x4000_0000 + i as u64 * 0x1000, RO).unwrap();
+    }
+    let mut entries = BTreeMap::new();
+    for va in pages {
+        entries.extend(snapshot(&tables, s.root(), va));
+    }
+    rec.take();
+    // A 1 TiB range with three pages in it.
+    s.unmap(USER_BASE, 1 << 40).unwrap();
+    let log = rec.take();
+    let tlbis: std::vec::Vec<u64> =
+        log.iter().filter_map(|op| if let Op::TlbiVale1is(o) = op { Some(*o) } else { None }).collect();
+    assert_eq!(tlbis, pages.map(operand));
+    check_rules(&log, entries, |pa, op| {
+        pages.iter().any(|va| leaf_pa(&tables, s.root(), *va) == pa && operand(*va) == op)
+    });
+    for va in pages {
+        assert_eq!(s.query(va), None);
+    }
+}
+
+#[test]
+fn protect_downgrades_and_upgrades_without_granting_dirty() {
+    for hw in [SW, HW] {
+        let (s, tables, rec) = space();
+        s.map(VA, 0x4000_0000, RW).unwrap();
+        // Write: the page becomes dirty (by hardware, or by the fault path).
+        if s.translate(VA, Access::Write, hw).is_err() {
+            assert!(s.resolve_access_fault(VA, true));
+        }
+        assert!(leaf(&tables, s.root(), VA).attributes().dirty);
+        rec.take();
+        s.protect(VA, 0x1000, RO).unwrap();
+        let log = rec.take();
+        assert!(log.contains(&Op::TlbiVale1is(operand(VA))));
+        assert_eq!(s.translate(VA, Access::Write, hw), Err(HwFault::Permission));
+        assert!(!s.resolve_access_fault(VA, true), "a read-only page is the VM's business");
+        s.protect(VA, 0x1000, RW).unwrap();
+        let d = leaf(&tables, s.root(), VA);
+        assert!(d.attributes().writable && !d.attributes().dirty, "upgrade must not grant a dirty page");
+        assert!(d.attributes().accessed, "protect keeps the access flag");
+    }
+}
+
+#[test]
+fn dirty_and_accessed_answers_match_with_and_without_hafdbs() {
+    for hw in [SW, HW] {
+        let (s, _, _) = space();
+        s.map(VA, 0x4000_0000, RW).unwrap();
+        assert!(!s.harvest_accessed(VA) && !s.harvest_dirty(VA));
+        // A read: accessed, not dirty.
+        match s.translate(VA, Access::Read, hw) {
+            Ok(pa) => assert_eq!(pa, 0x4000_0000),
+            Err(f) => {
+                assert_eq!(f, HwFault::AccessFlag);
+                assert!(s.resolve_access_fault(VA, false));
+                assert_eq!(s.translate(VA, Access::Read, hw), Ok(0x4000_0000));
+            }
+        }
+        assert!(s.harvest_accessed(VA));
+        assert!(!s.harvest_accessed(VA));
+        assert!(!s.harvest_dirty(VA));
+        // A write: dirty.
+        if let Err(f) = s.translate(VA + 8, Access::Write, hw) {
+            assert!(matches!(f, HwFault::AccessFlag | HwFault::Permission));
+            assert!(s.resolve_access_fault(VA, true));
+            assert_eq!(s.translate(VA + 8, Access::Write, hw), Ok(0x4000_0008));
+        }
+        assert!(s.harvest_dirty(VA));
+        assert!(!s.harvest_dirty(VA), "harvest makes the page writable-clean again");
+        assert_eq!(
+            s.translate(VA, Access::Write, SW),
+            Err(HwFault::Permission),
+            "the next write is seen again"
+        );
+    }
+}
+
+#[test]
+fn execute_needs_an_executable_mapping() {
+    let (s, _, _) = space();
+    s.map(VA, 0x4000_0000, RW).unwrap();
+    assert_eq!(s.translate(VA, Access::Execute, HW), Err(HwFault::Permission));
+    s.protect(VA, 0x1000, Perms { read: true, write: false, execute: true }).unwrap();
+    assert_eq!(s.translate(VA, Access::Execute, HW), Ok(0x4000_0000));
+    assert_eq!(s.translate(VA + 0x1000, Access::Read, HW), Err(HwFault::Translation { level: 3 }));
+    assert_eq!(s.translate(VA + (1 << 39), Access::Read, HW), Err(HwFault::Translation { level: 0 }));
+    assert_eq!(s.translate(VA + (1 << 30), Access::Read, HW), Err(HwFault::Translation { level: 1 }));
+    assert_eq!(s.translate(VA + (1 << 21), Access::Read, HW), Err(HwFault::Translation { level: 2 }));
+}
+
+#[test]
+fn kernel_range_and_misalignment_are_refused() {
+    let (s, _, _) = space();
+    assert_eq!(s.map(0x4000_0000, 0x4000_0000, RW), Err(MapError::OutOfRange));
+    assert_eq!(s.map(1 << 48, 0x4000_0000, RW), Err(MapError::OutOfRange));
+    assert_eq!(s.unmap(VA + 1, 0x1000), Err(MapError::OutOfRange));
+    assert_eq!(s.unmap(VA, u64::MAX), Err(MapError::OutOfRange));
+}
+
+#[test]
+fn drop_flushes_the_asid_and_frees_own_tables_only() {
+    let tables = Arc::new(HostTables::new(64));
+    let rec = Arc::new(Recorder::default());
+    // A kernel root whose entry 0 points at a kernel table.
+    let kernel_root = tables.alloc_table().unwrap();
+    let kernel_l1 = tables.alloc_table().unwrap();
+    tables.entry(kernel_root, 0).store(Descriptor::table(kernel_l1).0, core::sync::atomic::Ordering::SeqCst);
+    let start = tables.free_count();
+    {
+        let s = AddressSpace::new(tables.clone(), rec.clone(), ASID, Some(kernel_root)).unwrap();
+        assert_eq!(
+            tables.entry(s.root(), 0).load(core::sync::atomic::Ordering::SeqCst),
+            Descriptor::table(kernel_l1).0
+        );
+        s.map(VA, 0x4000_0000, RW).unwrap();
+        s.map(VA + (1 << 40), 0x4000_1000, RW).unwrap();
+        assert!(tables.free_count() < start);
+        rec.take();
+    }
+    assert_eq!(tables.free_count(), start);
+    let log = rec.take();
+    assert!(log.contains(&Op::TlbiAside1is((ASID as u64) << 48)));
+    check_rules(&log, BTreeMap::new(), |_, _| true);
+}
