@@ -152,7 +152,7 @@ impl<T: TableMemory, M: Maintenance> AddressSpace<T, M> {
 
     fn check_range(va: u64, len: u64) -> Result<(), MapError> {
         let end = va.checked_add(len).ok_or(MapError::OutOfRange)?;
-        if va < USER_BASE || end > VA_SIZE || va % PAGE != 0 || len % PAGE != 0 {
+        if va < USER_BASE || end > VA_SIZE || !va.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) {
             return Err(MapError::OutOfRange);
         }
         Ok(())

@@ -43,7 +43,7 @@ impl HostTables {
 
     fn index(&self, table_pa: u64) -> usize {
         let i = ((table_pa - Self::BASE) / 4096) as usize;
-        assert!(table_pa % 4096 == 0 && i < self.tables.len(), "{table_pa:#x} is not a table");
+        assert!(table_pa.is_multiple_of(4096) && i < self.tables.len(), "{table_pa:#x} is not a table");
         i
     }
 }
