@@ -1,6 +1,29 @@
 //! zx: a Zircon-shaped object layer over vm-core.
+//!
+//! A [`Zx`] instance owns a handle table and a root VMAR; its methods are the
+//! VM syscalls of Zircon, named after them (`vmo_create`, `vmar_map`,
+//! `handle_duplicate`, ...), so that a Zircon conformance test translates
+//! line by line: handles in, `Result<_, Status>` out, out-parameters as
+//! return values and user buffers as slices. Constants keep Zircon's names
+//! and values: [`Rights`] (`ZX_RIGHT_*`), the option bits of [`options`] and
+//! the op codes of [`ops`].
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
+mod handle;
+mod instance;
+mod object;
+pub mod ops;
+pub mod options;
+mod rights;
+mod syscalls;
+
+pub use handle::Handle;
+pub use instance::{Zx, USER_ASPACE_BASE, USER_ASPACE_SIZE};
+pub use object::{HandleBasicInfo, ObjectType};
+pub use ops::VmoLockState;
+pub use rights::Rights;
+pub use vm_core::fault::Access;
 pub use vm_core::Status;

@@ -1,1 +1,295 @@
-//! (being written)
+//! `MockMmu`: a recording [`Translation`] for host tests.
+//!
+//! A page table kept in a `BTreeMap` (va → frame, flags, accessed, dirty) that
+//! logs every `map`/`unmap`/`protect` it is asked for, so tests can check what
+//! vm-core did to the hardware. [`MockMmu::touch`] plays the part of the CPU's
+//! table walk, and [`MockMmu::read`]/[`MockMmu::write`] that of a CPU running
+//! loads and stores, taking faults through [`Vmar::fault`].
+
+use core::ops::Bound;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::vec::Vec;
+
+use crate::fault::Access;
+use crate::platform::{MmuFlags, PhysAddr, Translation};
+use crate::vmar::Vmar;
+use crate::{Status, PAGE_SIZE};
+
+/// One translation of the mock page table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pte {
+    /// The frame the page translates to.
+    pub frame: PhysAddr,
+    /// Its permissions.
+    pub flags: MmuFlags,
+    /// Set by an access through [`MockMmu::touch`].
+    pub accessed: bool,
+    /// Set by a write through [`MockMmu::touch`].
+    pub dirty: bool,
+}
+
+/// One call vm-core made on the [`Translation`] trait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MmuOp {
+    /// `map(va, frame, flags)`.
+    Map { va: u64, frame: PhysAddr, flags: MmuFlags },
+    /// `unmap(va, len)`.
+    Unmap { va: u64, len: u64 },
+    /// `protect(va, len, flags)`.
+    Protect { va: u64, len: u64, flags: MmuFlags },
+}
+
+#[derive(Default)]
+struct Tables {
+    ptes: BTreeMap<u64, Pte>,
+    log: Vec<MmuOp>,
+}
+
+/// A recording page table for one address space.
+#[derive(Default)]
+pub struct MockMmu {
+    tables: Mutex<Tables>,
+}
+
+/// How often a simulated access may fault on one page before the mock
+/// decides the fault handler is not making progress (other threads' changes
+/// can legitimately make an access fault more than once).
+const MAX_FAULTS_PER_ACCESS: usize = 64;
+
+impl MockMmu {
+    /// An empty page table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every call recorded so far, oldest first.
+    pub fn log(&self) -> Vec<MmuOp> {
+        self.tables().log.clone()
+    }
+
+    /// Returns the recorded calls and clears the log.
+    pub fn take_log(&self) -> Vec<MmuOp> {
+        core::mem::take(&mut self.tables().log)
+    }
+
+    /// The translation of `va`'s page, if present.
+    pub fn pte(&self, va: u64) -> Option<Pte> {
+        self.tables().ptes.get(&(va & !(PAGE_SIZE - 1))).copied()
+    }
+
+    /// Every present translation, by virtual address.
+    pub fn ptes(&self) -> Vec<(u64, Pte)> {
+        self.tables().ptes.iter().map(|(&va, &p)| (va, p)).collect()
+    }
+
+    /// Simulates the hardware table walk for one `access` to `va`: when the
+    /// translation permits it, sets accessed (and dirty for a write) and
+    /// returns the physical address; otherwise returns the fault the CPU
+    /// would take (`Err(access)`).
+    pub fn touch(&self, va: u64, access: Access) -> Result<PhysAddr, Access> {
+        Self::walk(&mut self.tables(), va, access)
+    }
+
+    fn walk(tables: &mut Tables, va: u64, access: Access) -> Result<PhysAddr, Access> {
+        let pte = tables
+            .ptes
+            .get_mut(&(va & !(PAGE_SIZE - 1)))
+            .filter(|pte| pte.flags.contains(access.required()))
+            .ok_or(access)?;
+        pte.accessed = true;
+        pte.dirty |= access == Access::Write;
+        Ok(pte.frame + (va & (PAGE_SIZE - 1)))
+    }
+
+    /// One access to `va` by a CPU whose faults `root` handles: walks the
+    /// table, and on a fault calls [`Vmar::fault`] and retries. `use_frame`
+    /// runs with the physical address while the page table is held, so an
+    /// unmap or protect cannot complete in the middle of the access (as a
+    /// TLB shootdown would wait for it). Returns the physical address, or the
+    /// status the fault was resolved with.
+    ///
+    /// # Panics
+    /// If the handler keeps returning `Ok` without making the access possible.
+    fn cpu_access(
+        &self,
+        root: &Vmar,
+        va: u64,
+        access: Access,
+        use_frame: &mut dyn FnMut(PhysAddr),
+    ) -> Result<PhysAddr, Status> {
+        for _ in 0..MAX_FAULTS_PER_ACCESS {
+            let walked = {
+                let mut tables = self.tables();
+                Self::walk(&mut tables, va, access).inspect(|&pa| use_frame(pa))
+            };
+            match walked {
+                Ok(pa) => return Ok(pa),
+                Err(access) => root.fault(va, access)?,
+            }
+        }
+        panic!("fault at {va:#x} ({access:?}) resolved without a usable translation");
+    }
+
+    /// One access to `va` without touching memory: [`MockMmu::touch`], taking
+    /// faults through `root` like [`MockMmu::read`] does.
+    pub fn access(&self, root: &Vmar, va: u64, access: Access) -> Result<PhysAddr, Status> {
+        self.cpu_access(root, va, access, &mut |_| {})
+    }
+
+    /// Loads `buf.len()` bytes from `va` like a CPU would, page by page.
+    pub fn read(&self, root: &Vmar, va: u64, buf: &mut [u8]) -> Result<(), Status> {
+        let frames = &root.context().frames;
+        self.per_page(va, buf.len(), |addr, range| {
+            let mut load = |pa: PhysAddr| {
+                let buf = &mut buf[range.clone()];
+                frames.read(pa & !(PAGE_SIZE - 1), (pa % PAGE_SIZE) as usize, buf);
+            };
+            self.cpu_access(root, addr, Access::Read, &mut load).map(drop)
+        })
+    }
+
+    /// Stores `data` at `va` like a CPU would, page by page.
+    pub fn write(&self, root: &Vmar, va: u64, data: &[u8]) -> Result<(), Status> {
+        let frames = &root.context().frames;
+        self.per_page(va, data.len(), |addr, range| {
+            let mut store = |pa: PhysAddr| {
+                let data = &data[range.clone()];
+                frames.write(pa & !(PAGE_SIZE - 1), (pa % PAGE_SIZE) as usize, data);
+            };
+            self.cpu_access(root, addr, Access::Write, &mut store).map(drop)
+        })
+    }
+
+    /// Calls `f(address, buffer range)` for each page-bounded piece of
+    /// `[va, va + len)`.
+    fn per_page(
+        &self,
+        va: u64,
+        len: usize,
+        mut f: impl FnMut(u64, core::ops::Range<usize>) -> Result<(), Status>,
+    ) -> Result<(), Status> {
+        let mut done = 0;
+        while done < len {
+            let addr = va + done as u64;
+            let chunk = ((PAGE_SIZE - addr % PAGE_SIZE) as usize).min(len - done);
+            f(addr, done..done + chunk)?;
+            done += chunk;
+        }
+        Ok(())
+    }
+}
+
+/// The keys of `[va, va + len)`, which may end at the top of the address space.
+fn span(va: u64, len: u64) -> (Bound<u64>, Bound<u64>) {
+    let end = va.checked_add(len).map_or(Bound::Unbounded, Bound::Excluded);
+    (Bound::Included(va), end)
+}
+
+impl Translation for MockMmu {
+    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status> {
+        assert!(va.is_multiple_of(PAGE_SIZE) && frame.is_multiple_of(PAGE_SIZE), "unaligned map");
+        let mut tables = self.tables();
+        tables.log.push(MmuOp::Map { va, frame, flags });
+        let pte = Pte { frame, flags, accessed: false, dirty: false };
+        tables.ptes.insert(va, pte);
+        Ok(())
+    }
+
+    fn unmap(&self, va: u64, len: u64) {
+        assert!(va.is_multiple_of(PAGE_SIZE) && len.is_multiple_of(PAGE_SIZE), "unaligned unmap");
+        let mut tables = self.tables();
+        tables.log.push(MmuOp::Unmap { va, len });
+        let doomed: Vec<u64> = tables.ptes.range(span(va, len)).map(|(&v, _)| v).collect();
+        for v in doomed {
+            tables.ptes.remove(&v);
+        }
+    }
+
+    fn protect(&self, va: u64, len: u64, flags: MmuFlags) {
+        assert!(va.is_multiple_of(PAGE_SIZE) && len.is_multiple_of(PAGE_SIZE), "unaligned protect");
+        let mut tables = self.tables();
+        tables.log.push(MmuOp::Protect { va, len, flags });
+        for (_, pte) in tables.ptes.range_mut(span(va, len)) {
+            pte.flags = flags;
+        }
+    }
+
+    fn query(&self, va: u64) -> Option<(PhysAddr, MmuFlags)> {
+        self.pte(va).map(|pte| (pte.frame, pte.flags))
+    }
+
+    fn harvest_accessed(&self, va: u64) -> bool {
+        let mut tables = self.tables();
+        tables.ptes.get_mut(&(va & !(PAGE_SIZE - 1))).is_some_and(|pte| core::mem::take(&mut pte.accessed))
+    }
+
+    fn harvest_dirty(&self, va: u64) -> bool {
+        let mut tables = self.tables();
+        tables.ptes.get_mut(&(va & !(PAGE_SIZE - 1))).is_some_and(|pte| core::mem::take(&mut pte.dirty))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RW: MmuFlags = MmuFlags::READ.union(MmuFlags::WRITE);
+
+    #[test]
+    fn records_calls_and_updates_the_table() {
+        let mmu = MockMmu::new();
+        mmu.map(0x1000, 0x8000, RW).unwrap();
+        mmu.map(0x2000, 0x9000, MmuFlags::READ).unwrap();
+        mmu.protect(0x0, 0x3000, MmuFlags::READ);
+        assert_eq!(mmu.query(0x1000), Some((0x8000, MmuFlags::READ)));
+        mmu.unmap(0x2000, 0x1000);
+        assert_eq!(mmu.query(0x2000), None);
+        assert_eq!(
+            mmu.take_log(),
+            [
+                MmuOp::Map { va: 0x1000, frame: 0x8000, flags: RW },
+                MmuOp::Map { va: 0x2000, frame: 0x9000, flags: MmuFlags::READ },
+                MmuOp::Protect { va: 0, len: 0x3000, flags: MmuFlags::READ },
+                MmuOp::Unmap { va: 0x2000, len: 0x1000 },
+            ]
+        );
+        assert!(mmu.log().is_empty());
+        assert_eq!(mmu.ptes().len(), 1);
+    }
+
+    #[test]
+    fn touch_checks_permissions_and_sets_accessed_and_dirty() {
+        let mmu = MockMmu::new();
+        assert_eq!(mmu.touch(0x1000, Access::Read), Err(Access::Read));
+        mmu.map(0x1000, 0x8000, MmuFlags::READ).unwrap();
+        assert_eq!(mmu.touch(0x1234, Access::Write), Err(Access::Write));
+        assert_eq!(mmu.touch(0x1234, Access::Execute), Err(Access::Execute));
+        assert!(!mmu.harvest_accessed(0x1000));
+        assert_eq!(mmu.touch(0x1234, Access::Read), Ok(0x8234));
+        assert!(mmu.harvest_accessed(0x1000));
+        assert!(!mmu.harvest_accessed(0x1000));
+        assert!(!mmu.harvest_dirty(0x1000));
+        mmu.protect(0x1000, 0x1000, RW);
+        assert_eq!(mmu.touch(0x1fff, Access::Write), Ok(0x8fff));
+        let pte = mmu.pte(0x1000).unwrap();
+        assert!(pte.accessed && pte.dirty);
+        assert!(mmu.harvest_dirty(0x1000));
+        assert!(!mmu.harvest_dirty(0x1000));
+    }
+
+    #[test]
+    fn ranges_may_end_at_the_top_of_the_address_space() {
+        let mmu = MockMmu::new();
+        let top = u64::MAX - PAGE_SIZE + 1;
+        mmu.map(top, 0x8000, RW).unwrap();
+        mmu.protect(top, PAGE_SIZE, MmuFlags::READ);
+        assert_eq!(mmu.query(top), Some((0x8000, MmuFlags::READ)));
+        mmu.unmap(top, PAGE_SIZE);
+        assert!(mmu.ptes().is_empty());
+    }
+}

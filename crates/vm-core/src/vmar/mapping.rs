@@ -1,0 +1,251 @@
+//! A mapping: a window of one VMO placed in an address space.
+//!
+//! A mapping translates VMO offsets to virtual addresses by one fixed shift.
+//! `unmap` and `protect` can cut it into several *runs* (disjoint VA ranges
+//! with their own permissions); the runs stay one object registered once with
+//! the VMO, so a VMO invalidation can never miss a piece split off by a
+//! concurrent unmap. Each run is one child entry of its VMAR.
+//!
+//! Every change to the runs, and every invalidation from the VMO, bumps a
+//! generation number; the fault path installs a page only if the generation
+//! it looked the page up under is still current (digest §2.12: a fault
+//! racing an unmap or a remap retries against the new state).
+
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+
+use spin::Mutex;
+
+use crate::platform::{MmuFlags, Translation};
+use crate::vmo::{FaultPage, Vmo, VmoMapping};
+use crate::{PhysAddr, Status, PAGE_SIZE};
+
+/// One VA range of a mapping with its permissions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub len: u64,
+    pub perms: MmuFlags,
+}
+
+struct State {
+    /// Runs by start address.
+    runs: BTreeMap<u64, Run>,
+    generation: u64,
+}
+
+pub(crate) struct Mapping {
+    vmo: Arc<Vmo>,
+    mmu: Arc<dyn Translation>,
+    /// `origin_va` translates to VMO offset `origin_offset`.
+    origin_va: u64,
+    origin_offset: u64,
+    /// The most permissions `protect` may give any run (the mapping's
+    /// `CAN_MAP_*`, digest §2.13).
+    ceiling: MmuFlags,
+    state: Mutex<State>,
+}
+
+impl Mapping {
+    /// A mapping of `[va, va + len)` to `vmo` from `vmo_offset`, registered
+    /// with the VMO.
+    pub fn new(
+        vmo: Arc<Vmo>,
+        mmu: Arc<dyn Translation>,
+        va: u64,
+        vmo_offset: u64,
+        run: Run,
+        ceiling: MmuFlags,
+    ) -> Arc<Mapping> {
+        let mut runs = BTreeMap::new();
+        runs.insert(va, run);
+        let mapping = Arc::new(Mapping {
+            vmo,
+            mmu,
+            origin_va: va,
+            origin_offset: vmo_offset,
+            ceiling,
+            state: Mutex::new(State { runs, generation: 0 }),
+        });
+        mapping.vmo.add_mapping(mapping.listener());
+        mapping
+    }
+
+    fn listener(self: &Arc<Self>) -> Weak<dyn VmoMapping> {
+        let weak: Weak<dyn VmoMapping> = Arc::downgrade(self) as Weak<dyn VmoMapping>;
+        weak
+    }
+
+    pub fn vmo(&self) -> &Arc<Vmo> {
+        &self.vmo
+    }
+
+    pub fn ceiling(&self) -> MmuFlags {
+        self.ceiling
+    }
+
+    /// The VMO offset `va` translates to.
+    pub fn offset_of(&self, va: u64) -> u64 {
+        self.origin_offset + (va - self.origin_va)
+    }
+
+    /// The run that starts at `va`.
+    pub fn run(&self, va: u64) -> Option<Run> {
+        self.state.lock().runs.get(&va).copied()
+    }
+
+    /// The current generation, if `va` lies in one of the runs.
+    pub fn generation_at(&self, va: u64) -> Option<u64> {
+        let state = self.state.lock();
+        Self::run_containing(&state, va).map(|_| state.generation)
+    }
+
+    /// Removes `[va, va + len)` (inside the run starting at `run_va`) and its
+    /// translations. Returns the start of the piece after the cut, if any;
+    /// the piece before it keeps `run_va`.
+    pub fn cut(&self, run_va: u64, va: u64, len: u64) -> Option<u64> {
+        let mut state = self.state.lock();
+        state.generation += 1;
+        let run = state.runs.remove(&run_va)?;
+        self.mmu.unmap(va, len);
+        if va > run_va {
+            let before = Run { len: va - run_va, ..run };
+            state.runs.insert(run_va, before);
+        }
+        let (end, run_end) = (va + len, run_va + run.len);
+        (end < run_end).then(|| {
+            let after = Run { len: run_end - end, ..run };
+            state.runs.insert(end, after);
+            end
+        })
+    }
+
+    /// Gives `[va, va + len)` (inside the run starting at `run_va`)
+    /// permissions `perms`, splitting the run. Present translations are
+    /// downgraded (or removed when `perms` is empty); WRITE is never granted
+    /// here, since only a write fault knows whether the page is private
+    /// (digest §2.13: R→RW must not give hardware write access to shared
+    /// copy-on-write pages or the zero page). Returns the starts of the
+    /// resulting runs.
+    pub fn protect(&self, run_va: u64, va: u64, len: u64, perms: MmuFlags) -> Vec<u64> {
+        let mut state = self.state.lock();
+        state.generation += 1;
+        let Some(run) = state.runs.remove(&run_va) else {
+            return Vec::new();
+        };
+        if perms.is_empty() {
+            self.mmu.unmap(va, len);
+        } else {
+            self.mmu.protect(va, len, perms - MmuFlags::WRITE);
+        }
+        let (end, run_end) = (va + len, run_va + run.len);
+        let mut starts = Vec::new();
+        for (start, stop, perms) in [(run_va, va, run.perms), (va, end, perms), (end, run_end, run.perms)] {
+            if start < stop {
+                let len = stop - start;
+                state.runs.insert(start, Run { len, perms });
+                starts.push(start);
+            }
+        }
+        starts
+    }
+
+    /// Whether every run has been cut away.
+    pub fn is_empty(&self) -> bool {
+        self.state.lock().runs.is_empty()
+    }
+
+    /// Stops receiving the VMO's invalidations; called once the last run is
+    /// gone.
+    pub fn unregister(self: &Arc<Self>) {
+        self.vmo.remove_mapping(&self.listener());
+    }
+
+    /// Installs `page` at `va` with the permissions of `va`'s run, minus
+    /// WRITE unless the VMO handed the page out writable. Returns `false`
+    /// without installing anything when the mapping changed since
+    /// `generation` was read: the caller looks the page up again.
+    pub fn install(&self, va: u64, page: FaultPage, generation: u64) -> Result<bool, Status> {
+        let state = self.state.lock();
+        if state.generation != generation {
+            return Ok(false);
+        }
+        // The runs only change with the generation, so `va` is still mapped.
+        let Some((_, run)) = Self::run_containing(&state, va) else {
+            return Ok(false);
+        };
+        let mut flags = run.perms;
+        if !page.writable {
+            flags.remove(MmuFlags::WRITE);
+        }
+        // A run without permissions (MAP_RANGE of a PERM-less mapping)
+        // needs no translation.
+        if !flags.is_empty() {
+            self.mmu.map(va, page.frame, flags)?;
+        }
+        Ok(true)
+    }
+
+    /// MAP_RANGE (digest §2.12, §2.14): installs translations for the pages
+    /// of `[va, va + len)` the VMO has content for, without committing,
+    /// forking or requesting anything; pages still shared copy-on-write are
+    /// mapped read-only. Pages already translated and pages past the VMO's
+    /// end are skipped.
+    pub fn populate(&self, va: u64, len: u64, zero_frame: PhysAddr) -> Result<(), Status> {
+        let mut page_va = va;
+        while page_va < va + len {
+            let generation = self.generation_at(page_va);
+            if let (Some(generation), None) = (generation, self.mmu.query(page_va)) {
+                match self.vmo.lookup_for_fault(self.offset_of(page_va), false) {
+                    Err(Status::OutOfRange) => return Ok(()),
+                    Err(status) => return Err(status),
+                    Ok(page) if page.frame == zero_frame => {}
+                    Ok(page) => {
+                        if !self.install(page_va, page, generation)? {
+                            // Changed under us: look this page up again.
+                            continue;
+                        }
+                    }
+                }
+            }
+            page_va += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    fn run_containing(state: &State, va: u64) -> Option<(u64, Run)> {
+        let (&start, &run) = state.runs.range(..=va).next_back()?;
+        (va - start < run.len).then_some((start, run))
+    }
+
+    /// Calls `f(va, len, run)` for the part of each run that shows VMO bytes
+    /// `[offset, offset + len)`, rounded out to pages.
+    fn for_each_in_vmo_range(&self, offset: u64, len: u64, mut f: impl FnMut(u64, u64, Run)) {
+        let first = offset & !(PAGE_SIZE - 1);
+        let last = offset.saturating_add(len).saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+        let mut state = self.state.lock();
+        state.generation += 1;
+        for (&start, &run) in state.runs.iter() {
+            let run_first = self.offset_of(start);
+            let lo = first.max(run_first);
+            let hi = last.min(run_first + run.len);
+            if lo < hi {
+                f(start + (lo - run_first), hi - lo, run);
+            }
+        }
+    }
+}
+
+impl VmoMapping for Mapping {
+    fn unmap_vmo_range(&self, offset: u64, len: u64) {
+        self.for_each_in_vmo_range(offset, len, |va, len, _| self.mmu.unmap(va, len));
+    }
+
+    fn remove_write_vmo_range(&self, offset: u64, len: u64) {
+        self.for_each_in_vmo_range(offset, len, |va, len, run| {
+            if run.perms.contains(MmuFlags::WRITE) {
+                self.mmu.protect(va, len, run.perms - MmuFlags::WRITE);
+            }
+        });
+    }
+}

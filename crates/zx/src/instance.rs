@@ -1,0 +1,130 @@
+//! [`Zx`]: one instance of the object layer, owning a handle table and an
+//! address space.
+
+use alloc::sync::Arc;
+
+use spin::Mutex;
+use vm_core::context::VmContext;
+use vm_core::fault::Access;
+use vm_core::platform::Translation;
+use vm_core::vmar::Vmar;
+use vm_core::vmo::Vmo;
+
+use crate::handle::{Handle, HandleEntry, HandleTable};
+use crate::object::KernelObject;
+use crate::{Rights, Status};
+
+/// The base of the address space the root VMAR covers (Zircon's arm64
+/// `USER_ASPACE_BASE`).
+pub const USER_ASPACE_BASE: u64 = 0x0000_0000_0100_0000;
+/// The size of the address space the root VMAR covers: up to 2^47.
+pub const USER_ASPACE_SIZE: u64 = (1 << 47) - USER_ASPACE_BASE;
+
+/// One instance of the object layer: what a process sees of the kernel. It
+/// owns a handle table and a root VMAR over one address space; the methods
+/// named after syscalls take and return handles of this table.
+///
+/// `Zx` is `Send + Sync`: every syscall may run concurrently with others on
+/// any thread. The table lock is only held to look up, add or remove entries,
+/// never across a VM operation, so a call that blocks (e.g. on a pager)
+/// blocks no other caller.
+pub struct Zx {
+    ctx: Arc<VmContext>,
+    root: Arc<Vmar>,
+    root_handle: Handle,
+    handles: Mutex<HandleTable>,
+}
+
+impl Zx {
+    /// An instance over `aspace` with a root VMAR covering
+    /// [`USER_ASPACE_BASE`, `USER_ASPACE_BASE + USER_ASPACE_SIZE`).
+    pub fn new(ctx: Arc<VmContext>, aspace: Arc<dyn Translation>) -> Zx {
+        let root = Vmar::new_root(&ctx, aspace, USER_ASPACE_BASE, USER_ASPACE_SIZE);
+        let mut handles = HandleTable::default();
+        let root_handle = handles.insert(HandleEntry {
+            object: KernelObject::Vmar(root.clone()),
+            rights: Rights::DEFAULT_VMAR | Rights::READ | Rights::WRITE | Rights::EXECUTE,
+        });
+        Zx { ctx, root, root_handle, handles: Mutex::new(handles) }
+    }
+
+    /// The handle to the root VMAR handed out at creation (a process's
+    /// `zx_vmar_root_self()`): default VMAR rights plus READ, WRITE and
+    /// EXECUTE.
+    pub fn root_vmar(&self) -> Handle {
+        self.root_handle
+    }
+
+    /// The root VMAR object, for the platform's fault handler.
+    pub fn root_vmar_object(&self) -> &Arc<Vmar> {
+        &self.root
+    }
+
+    /// The VM context the instance's objects live in.
+    pub fn context(&self) -> &Arc<VmContext> {
+        &self.ctx
+    }
+
+    /// Resolves a page fault at `addr` in this instance's address space.
+    pub fn fault(&self, addr: u64, access: Access) -> Result<(), Status> {
+        self.root.fault(addr, access)
+    }
+
+    /// How many handles are open, the root VMAR's included.
+    pub fn handle_count(&self) -> usize {
+        self.handles.lock().len()
+    }
+
+    /// Adds a handle to `object` with `rights`.
+    pub(crate) fn add_handle(&self, object: KernelObject, rights: Rights) -> Handle {
+        self.handles.lock().insert(HandleEntry { object, rights })
+    }
+
+    /// A copy of `handle`'s entry; the table lock is released on return.
+    pub(crate) fn entry(&self, handle: Handle) -> Result<HandleEntry, Status> {
+        self.handles.lock().get(handle).cloned()
+    }
+
+    /// Runs `f` on the handle table, with its lock held.
+    pub(crate) fn with_table<R>(&self, f: impl FnOnce(&mut HandleTable) -> R) -> R {
+        f(&mut self.handles.lock())
+    }
+
+    /// The VMO `handle` refers to and the handle's rights, checked in
+    /// Zircon's order: BAD_HANDLE, WRONG_TYPE, then ACCESS_DENIED unless the
+    /// handle has every right in `required`.
+    pub(crate) fn vmo(&self, handle: Handle, required: Rights) -> Result<(Arc<Vmo>, Rights), Status> {
+        let entry = self.entry(handle)?;
+        let KernelObject::Vmo(vmo) = entry.object else {
+            return Err(Status::WrongType);
+        };
+        check_rights(entry.rights, required)?;
+        Ok((vmo, entry.rights))
+    }
+
+    /// The VMAR `handle` refers to and the handle's rights, checked like
+    /// [`Zx::vmo`].
+    pub(crate) fn vmar(&self, handle: Handle, required: Rights) -> Result<(Arc<Vmar>, Rights), Status> {
+        let entry = self.entry(handle)?;
+        let KernelObject::Vmar(vmar) = entry.object else {
+            return Err(Status::WrongType);
+        };
+        check_rights(entry.rights, required)?;
+        Ok((vmar, entry.rights))
+    }
+}
+
+// The handle table and every object behind it are shared between threads.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Zx>();
+};
+
+/// ACCESS_DENIED unless `rights` has every right in `required`.
+pub(crate) fn check_rights(rights: Rights, required: Rights) -> Result<(), Status> {
+    if rights.contains(required) {
+        Ok(())
+    } else {
+        Err(Status::AccessDenied)
+    }
+}

@@ -1,0 +1,57 @@
+//! Kernel object types (`zx_obj_type_t`, digest §1.10) and the objects a
+//! handle can refer to.
+
+use alloc::sync::Arc;
+
+use vm_core::vmar::Vmar;
+use vm_core::vmo::Vmo;
+
+use crate::Rights;
+
+/// `zx_obj_type_t`, with Zircon's values (digest §1.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum ObjectType {
+    /// `ZX_OBJ_TYPE_VMO`.
+    Vmo = 3,
+    /// `ZX_OBJ_TYPE_PORT`.
+    Port = 6,
+    /// `ZX_OBJ_TYPE_VMAR`.
+    Vmar = 18,
+    /// `ZX_OBJ_TYPE_PAGER`.
+    Pager = 28,
+}
+
+impl ObjectType {
+    /// The raw `zx_obj_type_t` value.
+    pub const fn into_raw(self) -> u32 {
+        self as u32
+    }
+}
+
+/// An object a handle refers to. The pager issue adds `Pager` and `Port`.
+#[derive(Clone)]
+pub(crate) enum KernelObject {
+    Vmo(Arc<Vmo>),
+    Vmar(Arc<Vmar>),
+}
+
+impl KernelObject {
+    pub(crate) fn object_type(&self) -> ObjectType {
+        match self {
+            KernelObject::Vmo(_) => ObjectType::Vmo,
+            KernelObject::Vmar(_) => ObjectType::Vmar,
+        }
+    }
+}
+
+/// `zx_info_handle_basic_t` without koids: what
+/// [`Zx::object_get_info_handle_basic`](crate::Zx::object_get_info_handle_basic)
+/// reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandleBasicInfo {
+    /// The rights the handle carries.
+    pub rights: Rights,
+    /// The type of the object it refers to.
+    pub object_type: ObjectType,
+}
