@@ -31,6 +31,23 @@ impl From<TooManyRanges> for DtbError {
     }
 }
 
+/// The most CPUs the platform starts; further `/cpus` entries are ignored.
+pub const MAX_CPUS: usize = 8;
+
+/// The MPIDR affinity values (`/cpus/cpu@N` `reg`) of up to [`MAX_CPUS`]
+/// CPUs, in device tree order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuList {
+    mpidrs: [u64; MAX_CPUS],
+    len: usize,
+}
+
+impl CpuList {
+    pub fn as_slice(&self) -> &[u64] {
+        &self.mpidrs[..self.len]
+    }
+}
+
 /// The facts the platform takes from the device tree.
 #[derive(Clone, Copy)]
 pub struct BootInfo<'a> {
@@ -46,6 +63,8 @@ pub struct BootInfo<'a> {
     pub psci: Option<PsciConduit>,
     /// Number of `/cpus/cpu@*` nodes.
     pub cpus: usize,
+    /// The MPIDRs of the first [`MAX_CPUS`] of them that have a `reg`.
+    pub mpidrs: CpuList,
     /// `/chosen/bootargs`, empty when absent.
     pub bootargs: &'a str,
 }
@@ -91,6 +110,11 @@ impl<'a> BootInfo<'a> {
             Some("smc") => Some(PsciConduit::Smc),
             _ => None,
         });
+        let mut mpidrs = CpuList { mpidrs: [0; MAX_CPUS], len: 0 };
+        for mpidr in fdt.cpus().filter_map(|c| c.property("reg")?.as_usize()).take(MAX_CPUS) {
+            mpidrs.mpidrs[mpidrs.len] = mpidr as u64;
+            mpidrs.len += 1;
+        }
         Ok(BootInfo {
             dtb: PhysRange::new(pa, pa + fdt.total_size() as u64),
             ram,
@@ -98,6 +122,7 @@ impl<'a> BootInfo<'a> {
             uart,
             psci,
             cpus: fdt.cpus().count(),
+            mpidrs,
             bootargs: fdt.chosen().bootargs().unwrap_or(""),
         })
     }
@@ -137,9 +162,22 @@ mod tests {
         assert_eq!(info.uart, Some(0x0900_0000));
         assert_eq!(info.psci, Some(PsciConduit::Hvc));
         assert_eq!(info.cpus, 2);
+        assert_eq!(info.mpidrs.as_slice(), [0, 1]);
         assert_eq!(info.dtb, PhysRange::new(0x4000_0000, 0x4000_0000 + VIRT_DTB.len() as u64));
         assert_eq!(info.bootargs, "");
         assert_eq!(info.reserved.total(), 0);
+    }
+
+    /// Dumped with `qemu-system-aarch64 -M virt,gic-version=3,dumpdtb=…
+    /// -cpu max -m 128M -smp 12` (QEMU 7.2) and repacked with `dtc`.
+    const VIRT_DTB_12_CPUS: &[u8] = include_bytes!("../testdata/virt-max-128m-12cpu.dtb");
+
+    #[test]
+    fn cpus_beyond_the_maximum_are_counted_not_listed() {
+        let info = BootInfo::parse(VIRT_DTB_12_CPUS, 0x4000_0000).unwrap();
+        assert_eq!(info.cpus, 12);
+        assert_eq!(info.mpidrs.as_slice(), [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(info.ram.total(), 128 << 20);
     }
 
     #[test]

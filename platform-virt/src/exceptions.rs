@@ -1,8 +1,11 @@
-//! EL1 exception handling. Every exception is unexpected for now: it is
-//! reported with its decoded syndrome and the run fails.
+//! EL1 exception handling. Aborts on VM addresses go to the VM's fault path
+//! ([`crate::vm`]); one it cannot resolve is a fatal page fault. Every other
+//! exception is unexpected: it is reported with its decoded syndrome. Either
+//! way the run fails, reported exactly once.
 
-use crate::esr::Syndrome;
+use crate::esr::{ExceptionClass, FaultStatus, Syndrome};
 use aarch64_cpu::registers::{Readable, ESR_EL1, FAR_EL1};
+use vm_core::fault::Access;
 
 core::arch::global_asm!(include_str!("asm/vectors.S"));
 
@@ -23,6 +26,23 @@ const KINDS: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
 extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
     let esr = Syndrome(ESR_EL1.get());
     let far = FAR_EL1.get();
+    if kind & 3 == 0 {
+        if let Some(access) = abort_access(esr) {
+            let af_or_permission = matches!(
+                esr.fault_status(),
+                Some(FaultStatus::AccessFlag { .. } | FaultStatus::Permission { .. })
+            );
+            match crate::vm::handle_abort(far, access, af_or_permission) {
+                Some(Ok(())) => return,
+                Some(Err(status)) => crate::testing::abort_run(format_args!(
+                    "fatal page fault: {access:?} at {far:#x}{}: {status:?}\n  ELR_EL1={:#018x}",
+                    crate::vm::describe_mapping(far),
+                    frame.elr
+                )),
+                None => {}
+            }
+        }
+    }
     crate::testing::abort_run(format_args!(
         "unexpected exception: {} from {}\n  class: {:?}, fault: {:?}, write: {}\n  \
          ESR_EL1={:#018x} FAR_EL1={:#018x} ELR_EL1={:#018x} SPSR_EL1={:#x}",
@@ -36,4 +56,22 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
         frame.elr,
         frame.spsr,
     ));
+}
+
+/// The access an abort made, for the aborts the VM may resolve: translation,
+/// access-flag and permission faults.
+fn abort_access(esr: Syndrome) -> Option<Access> {
+    if !matches!(
+        esr.fault_status(),
+        Some(
+            FaultStatus::Translation { .. } | FaultStatus::AccessFlag { .. } | FaultStatus::Permission { .. }
+        )
+    ) {
+        return None;
+    }
+    Some(match esr.class() {
+        ExceptionClass::InstructionAbortSameEl | ExceptionClass::InstructionAbortLowerEl => Access::Execute,
+        _ if esr.is_write() => Access::Write,
+        _ => Access::Read,
+    })
 }

@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod boot_info;
+pub mod cache;
 pub mod esr;
 pub mod frames;
 pub mod memory_map;
@@ -28,7 +29,13 @@ pub mod power;
 #[cfg(target_os = "none")]
 mod runtime;
 #[cfg(target_os = "none")]
+pub mod smp;
+#[cfg(target_os = "none")]
 pub mod testing;
+#[cfg(target_os = "none")]
+pub mod vm;
+#[cfg(target_os = "none")]
+pub mod wait;
 
 #[cfg(target_os = "none")]
 pub use runtime::Boot;

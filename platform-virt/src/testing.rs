@@ -4,7 +4,7 @@
 
 use crate::runtime::Boot;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
 
 /// One test case.
@@ -23,7 +23,8 @@ macro_rules! test_case {
 
 static CURRENT: Mutex<Option<&'static str>> = Mutex::new(None);
 static PASSED: AtomicUsize = AtomicUsize::new(0);
-static ABORTING: AtomicBool = AtomicBool::new(false);
+/// 1 + the index of the CPU ending the run, 0 while none is.
+static ABORTING: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `cases` in order and returns the run's exit status: 0 if all passed.
 ///
@@ -43,14 +44,21 @@ pub fn run(boot: &Boot, cases: &[TestCase]) -> i32 {
     0
 }
 
-/// Ends the run as failed after printing `reason`; inside a test case it
-/// first reports that case as failed and prints the closing line.
+/// Ends the run as failed after printing `reason` and the CPU it came from;
+/// inside a test case it first reports that case as failed and prints the
+/// closing line. A CPU failing while another one ends the run stops.
 pub(crate) fn abort_run(reason: fmt::Arguments) -> ! {
-    if ABORTING.swap(true, Ordering::SeqCst) {
+    let cpu = crate::smp::cpu_index();
+    match ABORTING.compare_exchange(0, cpu + 1, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => {}
         // Failing while failing (e.g. the report itself faulted): leave now.
-        crate::power::exit(1);
+        Err(aborting) if aborting == cpu + 1 => crate::power::exit(1),
+        // Another CPU is ending the run: let it report.
+        Err(_) => loop {
+            aarch64_cpu::asm::wfe();
+        },
     }
-    crate::console::print_fatal(format_args!("\n{reason}\n"));
+    crate::console::print_fatal(format_args!("\n{reason} (on CPU {cpu})\n"));
     // The lock is only held for a store; a failure that interrupted one is
     // reported without the case name.
     let current = CURRENT.try_lock().and_then(|c| *c);

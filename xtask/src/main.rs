@@ -18,8 +18,17 @@ use std::time::Duration;
 use toolchain::Route;
 
 /// The bootable images and the packages they come from.
-const IMAGES: [(&str, &str); 4] =
-    [("hello", "hello"), ("boot", "qemu-tests"), ("frames", "qemu-tests"), ("data_abort", "qemu-tests")];
+const IMAGES: [(&str, &str); 9] = [
+    ("hello", "hello"),
+    ("boot", "qemu-tests"),
+    ("frames", "qemu-tests"),
+    ("data_abort", "qemu-tests"),
+    ("smp", "qemu-tests"),
+    ("smp_data_abort", "qemu-tests"),
+    ("vm", "qemu-tests"),
+    ("page_fault", "qemu-tests"),
+    ("smp_vm", "qemu-tests"),
+];
 
 /// A QEMU test run is killed after this long: it has hung.
 const HANG_LIMIT: Duration = Duration::from_secs(300);
@@ -46,7 +55,7 @@ const USAGE: &str = "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N]
   qemu [IMAGE] [same options] [-- extra QEMU arguments]
   gdb  [IMAGE] [same options]
   test
-IMAGE: hello (default), boot, frames, data_abort";
+IMAGE: hello (default); test images boot, frames, data_abort, smp, smp_data_abort, vm, page_fault, smp_vm";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
@@ -137,10 +146,15 @@ enum Expect {
     TestsPass,
     /// A plain image booted, printed its memory map and exited with 0.
     Boots,
-    /// The run failed on an unexpected exception of this class, reported
-    /// with its syndrome.
-    FailsWith(&'static str),
+    /// The run failed, with one report that says all of these.
+    FailsReporting(&'static [&'static str]),
 }
+
+/// An unexpected data abort, with its decoded syndrome.
+const DATA_ABORT_REPORT: &[&str] = &["unexpected exception", "DataAbortSameEl", "ESR_EL1=", "FAR_EL1="];
+/// A fatal page fault naming the address, the access, the VMO and the status.
+const PAGE_FAULT_REPORT: &[&str] =
+    &["fatal page fault: Write at 0x", " in VMO ", " at offset 0x1008: AccessDenied"];
 
 fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
     let image = |name: &str| dir.join(name);
@@ -151,7 +165,12 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
         el2.el2 = true;
         runs.push((el2, Expect::Boots));
         runs.push((Boot::new(image("frames"), cpu, 128), Expect::TestsPass));
-        runs.push((Boot::new(image("data_abort"), cpu, 128), Expect::FailsWith("DataAbortSameEl")));
+        runs.push((Boot::new(image("data_abort"), cpu, 128), Expect::FailsReporting(DATA_ABORT_REPORT)));
+        runs.push((Boot::new(image("vm"), cpu, 256), Expect::TestsPass));
+        runs.push((Boot::new(image("page_fault"), cpu, 128), Expect::FailsReporting(PAGE_FAULT_REPORT)));
+        let mut smp_vm = Boot::new(image("smp_vm"), cpu, 256);
+        smp_vm.smp = 4;
+        runs.push((smp_vm, Expect::TestsPass));
     }
     // RAM size against -m, for two sizes on each CPU, from EL1 and from EL2.
     for (cpu, mem, el2) in
@@ -160,6 +179,17 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
         let mut b = Boot::new(image("boot"), cpu, mem);
         b.el2 = el2;
         runs.push((b, Expect::TestsPass));
+    }
+    // Four CPUs, each started from EL1 and from EL2; the image learns -smp.
+    for (cpu, el2) in [("cortex-a72", false), ("max", false), ("cortex-a72", true), ("max", true)] {
+        let mut b = Boot::new(image("smp"), cpu, 128);
+        (b.smp, b.el2, b.bootargs) = (4, el2, "cpus=4".into());
+        runs.push((b, Expect::TestsPass));
+    }
+    for cpu in ["cortex-a72", "max"] {
+        let mut b = Boot::new(image("smp_data_abort"), cpu, 128);
+        b.smp = 4;
+        runs.push((b, Expect::FailsReporting(DATA_ABORT_REPORT)));
     }
     runs
 }
@@ -171,14 +201,13 @@ fn judge(run: &qemu::Run, expect: &Expect) -> Option<String> {
             (!run.output.contains("memory map from the device tree") || !run.output.contains("free frames"))
                 .then(|| "the memory map or the free frames were not printed".into())
         }),
-        Expect::FailsWith(class) => {
-            let reported = run.output.contains("unexpected exception")
-                && run.output.contains(class)
-                && run.output.contains("ESR_EL1=");
+        Expect::FailsReporting(needles) => {
+            let reported = needles.iter().all(|n| run.output.contains(n));
+            let once = run.output.matches(needles[0]).count() == 1;
             match (run.exit_code(), run.counts()) {
-                (Some(c), Some((0, 1))) if c != 0 && reported => None,
+                (Some(c), Some((0, 1))) if c != 0 && reported && once => None,
                 _ => Some(format!(
-                    "expected a failing run reporting {class}; got status {:?}",
+                    "expected a failing run reporting {needles:?} once; got status {:?}",
                     run.exit_code()
                 )),
             }

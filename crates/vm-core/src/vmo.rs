@@ -14,6 +14,7 @@
 
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::context::VmContext;
 use crate::cow::{Content, CowTree, NodeId, Reserve};
@@ -253,11 +254,18 @@ fn range_end(offset: u64, len: u64, size: u64) -> Result<u64, Status> {
     }
 }
 
+/// The next kernel object id: unique and never reused, as Zircon's koids.
+fn next_koid() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A virtual memory object. Always handled as `Arc<Vmo>`.
 pub struct Vmo {
     ctx: Arc<VmContext>,
     family: Arc<spin::Mutex<Family>>,
     view: usize,
+    koid: u64,
     resizable: bool,
     discardable: bool,
 }
@@ -279,6 +287,7 @@ impl Vmo {
             ctx: ctx.clone(),
             family: Arc::new(spin::Mutex::new(family)),
             view: 0,
+            koid: next_koid(),
             resizable: options.contains(VmoOptions::RESIZABLE),
             discardable: options.contains(VmoOptions::DISCARDABLE),
         });
@@ -297,6 +306,11 @@ impl Vmo {
         notices.deliver();
         drop(fam);
         result
+    }
+
+    /// The kernel object id: unique among every VMO ever created.
+    pub fn koid(&self) -> u64 {
+        self.koid
     }
 
     /// Current size in bytes (a multiple of the page size).
@@ -676,6 +690,7 @@ impl Vmo {
             ctx: self.ctx.clone(),
             family: self.family.clone(),
             view: child.0,
+            koid: next_koid(),
             resizable: child.1,
             discardable: false,
         }))

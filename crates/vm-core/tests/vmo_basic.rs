@@ -398,3 +398,13 @@ fn references_share_everything() {
     set_tag(&r, 0, 4);
     assert_eq!(tag(&rr, 0), 4);
 }
+
+#[test]
+fn koids_are_unique() {
+    let m = machine();
+    let a = vmo(&m, 1);
+    let b = a.create_child(ChildKind::Snapshot, 0, P, false).unwrap();
+    let c = vmo(&m, 1);
+    assert!(a.koid() != b.koid() && b.koid() != c.koid() && a.koid() != c.koid());
+    assert!(a.koid() > 0);
+}

@@ -1,12 +1,40 @@
 // Entry from QEMU at EL2 or EL1, MMU off, on the boot CPU only (the others
-// stay off until PSCI CPU_ON).
+// stay off until PSCI CPU_ON, see secondary.S).
 .section .text.boot, "ax"
 .global _start
 _start:
     mov     x19, x0                     // device tree pointer, if the loader passed one
     mrs     x9, CurrentEL
     ubfx    x20, x9, #2, #2             // the exception level we were started at
-    cmp     x20, #2
+    bl      cpu_enter_el1
+    msr     tpidr_el1, xzr              // CPU index 0 (smp.rs)
+
+    adrp    x9, __boot_stack_top
+    add     x9, x9, :lo12:__boot_stack_top
+    mov     sp, x9
+
+    adrp    x9, __bss_start
+    add     x9, x9, :lo12:__bss_start
+    adrp    x10, __bss_end
+    add     x10, x10, :lo12:__bss_end
+2:  cmp     x9, x10
+    b.hs    3f
+    stp     xzr, xzr, [x9], #16
+    b       2b
+
+3:  mov     x0, x19
+    mov     x1, x20
+    bl      platform_entry
+4:  wfe
+    b       4b
+
+// Brings the calling CPU, at EL2 or EL1 with the MMU off, to EL1 with FP/SIMD
+// enabled and the exception vectors installed; every CPU starts with this.
+// Returns at EL1 (an ERET to x30 when called at EL2). Clobbers x9.
+.global cpu_enter_el1
+cpu_enter_el1:
+    mrs     x9, CurrentEL
+    cmp     x9, #(2 << 2)
     b.ne    1f
 
     // At EL2: run EL1 in AArch64, non-VHE, with nothing trapped to EL2.
@@ -28,28 +56,8 @@ _start:
 1:  // At EL1. The target uses FP/SIMD registers: enable them first.
     mov     x9, #(3 << 20)              // CPACR_EL1.FPEN = 0b11
     msr     cpacr_el1, x9
-    isb
-
-    adrp    x9, __boot_stack_top
-    add     x9, x9, :lo12:__boot_stack_top
-    mov     sp, x9
-
-    adrp    x9, __bss_start
-    add     x9, x9, :lo12:__bss_start
-    adrp    x10, __bss_end
-    add     x10, x10, :lo12:__bss_end
-2:  cmp     x9, x10
-    b.hs    3f
-    stp     xzr, xzr, [x9], #16
-    b       2b
-
-3:  adrp    x9, exception_vectors
+    adrp    x9, exception_vectors
     add     x9, x9, :lo12:exception_vectors
     msr     vbar_el1, x9
     isb
-
-    mov     x0, x19
-    mov     x1, x20
-    bl      platform_entry
-4:  wfe
-    b       4b
+    ret

@@ -3,11 +3,14 @@
 //! maintenance, and the software half of access-flag and dirty-state
 //! management for CPUs without FEAT_HAFDBS.
 
+use super::asid::Asids;
 use super::descriptor::{Descriptor, LeafAttributes, MemoryType};
 use super::maintenance::{tlbi_operand, Maintenance};
 use super::table::{TableMemory, ENTRIES};
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use spin::Mutex;
+use vm_core::platform::{MmuFlags, PhysAddr, Translation};
+use vm_core::Status;
 
 /// Bytes of virtual address space (T0SZ = 16).
 pub const VA_SIZE: u64 = 1 << 48;
@@ -61,6 +64,8 @@ pub enum MapError {
     NoMemory,
     /// The VA is outside the address space's own range.
     OutOfRange,
+    /// Every ASID is in use.
+    NoAsid,
 }
 
 /// A translation table root with its ASID.
@@ -69,6 +74,8 @@ pub struct AddressSpace<T: TableMemory, M: Maintenance> {
     maint: M,
     root: u64,
     asid: u16,
+    /// Where the ASID goes back when the address space is dropped.
+    asids: Option<&'static Asids>,
     /// Serialises changes to the table structure and break-before-make
     /// sequences; hardware updates of AF and dirty state race with
     /// everything, so leaves are changed with compare-and-swap.
@@ -97,7 +104,21 @@ impl<T: TableMemory, M: Maintenance> AddressSpace<T, M> {
                 tables.entry(root, i).store(d, SeqCst);
             }
         }
-        Ok(AddressSpace { tables, maint, root, asid, lock: Mutex::new(()) })
+        Ok(AddressSpace { tables, maint, root, asid, asids: None, lock: Mutex::new(()) })
+    }
+
+    /// Like [`AddressSpace::new`] with an ASID from `asids`, returned to it
+    /// (after the TLBs are rid of it) when the address space is dropped.
+    pub fn with_asid_from(
+        tables: T,
+        maint: M,
+        asids: &'static Asids,
+        kernel_root: Option<u64>,
+    ) -> Result<Self, MapError> {
+        let asid = asids.alloc().ok_or(MapError::NoAsid)?;
+        let mut space = Self::new(tables, maint, asid, kernel_root).inspect_err(|_| asids.free(asid))?;
+        space.asids = Some(asids);
+        Ok(space)
     }
 
     pub fn asid(&self) -> u16 {
@@ -419,9 +440,71 @@ impl<T: TableMemory, M: Maintenance> AddressSpace<T, M> {
 
 impl<T: TableMemory, M: Maintenance> Drop for AddressSpace<T, M> {
     /// Drops every translation of the ASID on every core, then frees the
-    /// address space's own tables (not the kernel's shared ones).
+    /// address space's own tables (not the kernel's shared ones) and the ASID.
     fn drop(&mut self) {
         self.invalidate(&[], true);
         self.free_tree(self.root, 0, KERNEL_ROOT_ENTRIES);
+        if let Some(asids) = self.asids {
+            asids.free(self.asid);
+        }
+    }
+}
+
+impl From<MmuFlags> for Perms {
+    fn from(f: MmuFlags) -> Perms {
+        Perms {
+            read: f.contains(MmuFlags::READ),
+            write: f.contains(MmuFlags::WRITE),
+            execute: f.contains(MmuFlags::EXECUTE),
+        }
+    }
+}
+
+impl From<Perms> for MmuFlags {
+    fn from(p: Perms) -> MmuFlags {
+        let mut f = MmuFlags::empty();
+        f.set(MmuFlags::READ, p.read);
+        f.set(MmuFlags::WRITE, p.write);
+        f.set(MmuFlags::EXECUTE, p.execute);
+        f
+    }
+}
+
+impl From<MapError> for Status {
+    fn from(e: MapError) -> Status {
+        match e {
+            MapError::NoMemory => Status::NoMemory,
+            MapError::OutOfRange => Status::OutOfRange,
+            MapError::NoAsid => Status::NoResources,
+        }
+    }
+}
+
+/// vm-core's view of an address space. Unmap and protect only fail for a
+/// range outside the address space, which vm-core never asks for; such a
+/// call changes nothing.
+impl<T: TableMemory, M: Maintenance> Translation for AddressSpace<T, M> {
+    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status> {
+        Ok(AddressSpace::map(self, va, frame, flags.into())?)
+    }
+
+    fn unmap(&self, va: u64, len: u64) {
+        let _ = AddressSpace::unmap(self, va, len);
+    }
+
+    fn protect(&self, va: u64, len: u64, flags: MmuFlags) {
+        let _ = AddressSpace::protect(self, va, len, flags.into());
+    }
+
+    fn query(&self, va: u64) -> Option<(PhysAddr, MmuFlags)> {
+        AddressSpace::query(self, va).map(|(pa, perms)| (pa, perms.into()))
+    }
+
+    fn harvest_accessed(&self, va: u64) -> bool {
+        AddressSpace::harvest_accessed(self, va)
+    }
+
+    fn harvest_dirty(&self, va: u64) -> bool {
+        AddressSpace::harvest_dirty(self, va)
     }
 }

@@ -101,6 +101,37 @@ mod hardware {
     }
 }
 
+/// A shared maintenance implementation (an `Arc` of one) serves too.
+impl<X: Maintenance + ?Sized> Maintenance for alloc::sync::Arc<X> {
+    fn dsb_ishst(&self) {
+        (**self).dsb_ishst()
+    }
+    fn dsb_ish(&self) {
+        (**self).dsb_ish()
+    }
+    fn dsb_sy(&self) {
+        (**self).dsb_sy()
+    }
+    fn isb(&self) {
+        (**self).isb()
+    }
+    fn tlbi_vale1is(&self, operand: u64) {
+        (**self).tlbi_vale1is(operand)
+    }
+    fn tlbi_aside1is(&self, operand: u64) {
+        (**self).tlbi_aside1is(operand)
+    }
+    fn dc(&self, op: DcOp, va: u64) {
+        (**self).dc(op, va)
+    }
+    fn ic_ivau(&self, va: u64) {
+        (**self).ic_ivau(va)
+    }
+    fn entry_written(&self, entry_pa: u64, value: u64) {
+        (**self).entry_written(entry_pa, value)
+    }
+}
+
 /// One recorded instruction.
 #[cfg(not(target_os = "none"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

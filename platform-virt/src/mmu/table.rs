@@ -69,3 +69,16 @@ impl TableMemory for HostTables {
         &self.tables[self.index(table_pa)][index]
     }
 }
+
+/// Shared table memory (an `Arc` of it) serves as table memory too.
+impl<X: TableMemory + ?Sized> TableMemory for alloc::sync::Arc<X> {
+    fn alloc_table(&self) -> Option<u64> {
+        (**self).alloc_table()
+    }
+    fn free_table(&self, table_pa: u64) {
+        (**self).free_table(table_pa)
+    }
+    fn entry(&self, table_pa: u64, index: usize) -> &AtomicU64 {
+        (**self).entry(table_pa, index)
+    }
+}

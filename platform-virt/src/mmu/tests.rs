@@ -8,48 +8,6 @@ use super::table::{HostTables, TableMemory};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-impl TableMemory for Arc<HostTables> {
-    fn alloc_table(&self) -> Option<u64> {
-        (**self).alloc_table()
-    }
-    fn free_table(&self, table_pa: u64) {
-        (**self).free_table(table_pa)
-    }
-    fn entry(&self, table_pa: u64, index: usize) -> &core::sync::atomic::AtomicU64 {
-        (**self).entry(table_pa, index)
-    }
-}
-
-impl super::maintenance::Maintenance for Arc<Recorder> {
-    fn dsb_ishst(&self) {
-        (**self).dsb_ishst()
-    }
-    fn dsb_ish(&self) {
-        (**self).dsb_ish()
-    }
-    fn dsb_sy(&self) {
-        (**self).dsb_sy()
-    }
-    fn isb(&self) {
-        (**self).isb()
-    }
-    fn tlbi_vale1is(&self, operand: u64) {
-        (**self).tlbi_vale1is(operand)
-    }
-    fn tlbi_aside1is(&self, operand: u64) {
-        (**self).tlbi_aside1is(operand)
-    }
-    fn dc(&self, op: super::maintenance::DcOp, va: u64) {
-        (**self).dc(op, va)
-    }
-    fn ic_ivau(&self, va: u64) {
-        (**self).ic_ivau(va)
-    }
-    fn entry_written(&self, entry_pa: u64, value: u64) {
-        (**self).entry_written(entry_pa, value)
-    }
-}
-
 type Space = AddressSpace<Arc<HostTables>, Arc<Recorder>>;
 
 const ASID: u16 = 5;
@@ -366,4 +324,17 @@ fn drop_flushes_the_asid_and_frees_own_tables_only() {
     let log = rec.take();
     assert!(log.contains(&Op::TlbiAside1is((ASID as u64) << 48)));
     check_rules(&log, BTreeMap::new(), |_, _| true);
+}
+
+#[test]
+fn asid_comes_back_after_the_flush() {
+    static ASIDS: super::asid::Asids = super::asid::Asids::new();
+    let tables = Arc::new(HostTables::new(8));
+    let rec = Arc::new(Recorder::default());
+    let s = AddressSpace::with_asid_from(tables.clone(), rec.clone(), &ASIDS, None).unwrap();
+    let asid = s.asid();
+    assert_eq!(asid, 1);
+    drop(s);
+    assert!(rec.take().contains(&Op::TlbiAside1is((asid as u64) << 48)));
+    assert_eq!(ASIDS.alloc(), Some(asid), "the ASID was returned");
 }

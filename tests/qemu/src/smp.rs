@@ -1,0 +1,136 @@
+//! SMP: every CPU of the device tree starts at EL1 with its MMU on, its own
+//! index, MPIDR and stack; closures run where they are sent, in order; a
+//! spin lock holds under contention from every CPU; and a wait through
+//! vm-core's `Waiter` blocks one CPU until another signals it. The xtask
+//! passes QEMU's `-smp` as `cpus=` in the boot arguments.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use aarch64_cpu::registers::{CurrentEL, Readable, MPIDR_EL1, SCTLR_EL1};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use platform_virt::smp::{cpu_count, cpu_index, mpidr, run_on, run_on_all};
+use platform_virt::wait::EventWaiter;
+use platform_virt::{test_case, Boot};
+use spin::Mutex;
+use vm_core::platform::Waiter;
+
+platform_virt::entry!(main);
+
+fn main(boot: &Boot) -> i32 {
+    platform_virt::testing::run(
+        boot,
+        &[
+            test_case!(every_cpu_is_online),
+            test_case!(cpus_have_distinct_indices_and_mpidrs),
+            test_case!(cpus_run_at_el1_with_the_mmu_on_on_their_own_stacks),
+            test_case!(work_runs_on_the_cpu_it_is_sent_to_in_order),
+            test_case!(contended_spin_lock_counts_exactly),
+            test_case!(wait_blocks_until_another_cpu_signals),
+        ],
+    )
+}
+
+fn every_cpu_is_online(boot: &Boot) {
+    let cpus: usize =
+        boot.info.bootarg("cpus").and_then(|s| s.parse().ok()).expect("the runner passes cpus=<-smp>");
+    assert!(cpus > 1, "an SMP test needs several CPUs");
+    assert_eq!(boot.info.mpidrs.as_slice().len(), cpus);
+    assert_eq!(cpu_count(), cpus);
+    assert_eq!(cpu_index(), 0, "main runs on the boot CPU");
+}
+
+fn cpus_have_distinct_indices_and_mpidrs(boot: &Boot) {
+    let seen = run_on_all(|| (cpu_index(), MPIDR_EL1.get() & 0xff_00ff_ffff));
+    assert_eq!(seen.len(), cpu_count());
+    let mut mpidrs = Vec::new();
+    for (cpu, (index, hw_mpidr)) in seen.into_iter().enumerate() {
+        assert_eq!(index, cpu);
+        assert_eq!(hw_mpidr, mpidr(cpu));
+        assert!(boot.info.mpidrs.as_slice().contains(&hw_mpidr));
+        mpidrs.push(hw_mpidr);
+    }
+    mpidrs.sort_unstable();
+    mpidrs.dedup();
+    assert_eq!(mpidrs.len(), cpu_count());
+}
+
+fn cpus_run_at_el1_with_the_mmu_on_on_their_own_stacks(boot: &Boot) {
+    let seen = run_on_all(|| {
+        let local = 0u64;
+        let sp = core::hint::black_box(&local) as *const u64 as u64;
+        (CurrentEL.read(CurrentEL::EL), SCTLR_EL1.is_set(SCTLR_EL1::M), sp)
+    });
+    let mut stacks: Vec<u64> = Vec::new();
+    for (el, mmu_on, sp) in seen {
+        assert_eq!(el, 1);
+        assert!(mmu_on);
+        assert!(boot.image.start <= sp && sp < boot.image.end, "stacks lie in the image");
+        // Stacks are 128 KiB apart; a few KiB of frames cannot cross that.
+        assert!(stacks.iter().all(|other| other.abs_diff(sp) >= 64 << 10), "{sp:#x} near {stacks:x?}");
+        stacks.push(sp);
+    }
+}
+
+fn work_runs_on_the_cpu_it_is_sent_to_in_order(_: &Boot) {
+    for cpu in 0..cpu_count() {
+        assert_eq!(run_on(cpu, cpu_index).join(), cpu);
+    }
+    static ORDER: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    let last = cpu_count() - 1;
+    let handles: Vec<_> = (0..100).map(|i| run_on(last, move || ORDER.lock().push(i))).collect();
+    handles.into_iter().for_each(|h| h.join());
+    assert!(ORDER.lock().iter().copied().eq(0..100));
+}
+
+fn contended_spin_lock_counts_exactly(_: &Boot) {
+    const ROUNDS: u64 = 20_000;
+    static COUNTER: Mutex<u64> = Mutex::new(0);
+    static ARRIVED: AtomicUsize = AtomicUsize::new(0);
+    let counts = run_on_all(|| {
+        // Start together, so that the lock is contended.
+        ARRIVED.fetch_add(1, Ordering::SeqCst);
+        while ARRIVED.load(Ordering::SeqCst) < cpu_count() {
+            core::hint::spin_loop();
+        }
+        for _ in 0..ROUNDS {
+            let mut counter = COUNTER.lock();
+            // A read and a separate write: lost updates if the lock leaked.
+            let value = core::hint::black_box(*counter);
+            *counter = value + 1;
+        }
+        ROUNDS
+    });
+    assert_eq!(counts.len(), cpu_count());
+    assert_eq!(*COUNTER.lock(), ROUNDS * cpu_count() as u64);
+}
+
+fn wait_blocks_until_another_cpu_signals(_: &Boot) {
+    static FOUND_UNSET: AtomicBool = AtomicBool::new(false);
+    static SIGNALLED: AtomicBool = AtomicBool::new(false);
+    static VALUE: AtomicU64 = AtomicU64::new(0);
+    static CHECKS: AtomicUsize = AtomicUsize::new(0);
+    let signaller = run_on(1, || {
+        // Signal only once CPU 0 has found the condition false: it is
+        // about to block in the Waiter, or blocked already.
+        while !FOUND_UNSET.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
+        VALUE.store(0x5eed_cafe, Ordering::Relaxed);
+        SIGNALLED.store(true, Ordering::Release);
+        EventWaiter.wake_all();
+    });
+    EventWaiter.wait_until(&|| {
+        CHECKS.fetch_add(1, Ordering::Relaxed);
+        let signalled = SIGNALLED.load(Ordering::Acquire);
+        if !signalled {
+            FOUND_UNSET.store(true, Ordering::Release);
+        }
+        signalled
+    });
+    assert_eq!(VALUE.load(Ordering::Relaxed), 0x5eed_cafe, "the signaller's write is seen");
+    assert!(CHECKS.load(Ordering::Relaxed) >= 2, "a check found no signal, a later one found it");
+    signaller.join();
+}
