@@ -162,7 +162,7 @@ pub(crate) fn handle_abort(
         return None;
     }
     let space = CURRENT.read().clone()?;
-    if access_or_permission && space.tables.resolve_access_fault(far, access == Access::Write) {
+    if access_or_permission && space.tables.resolve_access_fault(far, access) {
         return Some(Ok(()));
     }
     Some(space.root.fault(far, access))

@@ -3,7 +3,7 @@
 //! scenarios of vm-core, on the tables the hardware will walk, with and
 //! without hardware access-flag and dirty-state management.
 
-use platform_virt::mmu::aspace::{Access as HwAccess, AddressSpace, HwFault, HwManaged, USER_BASE};
+use platform_virt::mmu::aspace::{AddressSpace, HwFault, HwManaged, USER_BASE};
 use platform_virt::mmu::maintenance::{Op, Recorder};
 use platform_virt::mmu::table::HostTables;
 use std::sync::Arc;
@@ -53,33 +53,26 @@ impl Cpu {
     /// What the CPU does for one access: walk; on an access-flag or dirty
     /// fault let the platform's software half resolve it; on any other fault
     /// run vm-core's fault path; retry.
-    fn access(&self, va: u64, access: HwAccess) -> Result<u64, Status> {
+    fn access(&self, va: u64, access: Access) -> Result<u64, Status> {
         for _ in 0..4 {
             match self.space.translate(va, access, self.hw) {
                 Ok(pa) => return Ok(pa),
                 Err(HwFault::AccessFlag | HwFault::Permission)
-                    if self.space.resolve_access_fault(va, access == HwAccess::Write) => {}
-                Err(_) => self.root.fault(
-                    va,
-                    match access {
-                        HwAccess::Read => Access::Read,
-                        HwAccess::Write => Access::Write,
-                        HwAccess::Execute => Access::Execute,
-                    },
-                )?,
+                    if self.space.resolve_access_fault(va, access) => {}
+                Err(_) => self.root.fault(va, access)?,
             }
         }
         panic!("the access at {va:#x} kept faulting");
     }
 
     fn store(&self, va: u64, value: u64) -> Result<(), Status> {
-        let pa = self.access(va, HwAccess::Write)?;
+        let pa = self.access(va, Access::Write)?;
         self.machine.frames.write(pa & !(P - 1), (pa % P) as usize, &value.to_le_bytes());
         Ok(())
     }
 
     fn load(&self, va: u64) -> Result<u64, Status> {
-        let pa = self.access(va, HwAccess::Read)?;
+        let pa = self.access(va, Access::Read)?;
         let mut b = [0; 8];
         self.machine.frames.read(pa & !(P - 1), (pa % P) as usize, &mut b);
         Ok(u64::from_le_bytes(b))

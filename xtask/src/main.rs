@@ -166,11 +166,16 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
         runs.push((el2, Expect::Boots));
         runs.push((Boot::new(image("frames"), cpu, 128), Expect::TestsPass));
         runs.push((Boot::new(image("data_abort"), cpu, 128), Expect::FailsReporting(DATA_ABORT_REPORT)));
-        runs.push((Boot::new(image("vm"), cpu, 256), Expect::TestsPass));
-        runs.push((Boot::new(image("page_fault"), cpu, 128), Expect::FailsReporting(PAGE_FAULT_REPORT)));
-        let mut smp_vm = Boot::new(image("smp_vm"), cpu, 256);
-        smp_vm.smp = 4;
-        runs.push((smp_vm, Expect::TestsPass));
+        // The VM on the real tables, with four cores up.
+        for (name, mem, expect) in [
+            ("vm", 256, Expect::TestsPass),
+            ("page_fault", 128, Expect::FailsReporting(PAGE_FAULT_REPORT)),
+            ("smp_vm", 256, Expect::TestsPass),
+        ] {
+            let mut b = Boot::new(image(name), cpu, mem);
+            b.smp = 4;
+            runs.push((b, expect));
+        }
     }
     // RAM size against -m, for two sizes on each CPU, from EL1 and from EL2.
     for (cpu, mem, el2) in

@@ -455,7 +455,7 @@ impl Vmar {
         };
         drop(dead);
         if flags.contains(VmFlags::MAP_RANGE) {
-            if let Err(status) = mapping.populate(va, len, self.aspace.ctx.zero_frame()) {
+            if let Err(status) = mapping.populate(va, len) {
                 self.remove_mapping(va, &mapping);
                 return Err(status);
             }
@@ -629,7 +629,7 @@ impl Vmar {
                 VmarOp::DontNeed => vmo.dont_need(offset, len)?,
                 VmarOp::AlwaysNeed => vmo.always_need(offset, len)?,
                 VmarOp::Prefetch => vmo.prefetch(offset, len)?,
-                VmarOp::MapRange => mapping.populate(va, len, self.aspace.ctx.zero_frame())?,
+                VmarOp::MapRange => mapping.populate(va, len)?,
             }
         }
         Ok(())

@@ -706,6 +706,29 @@ impl Vmo {
         round_up(size).ok_or(Status::OutOfRange)
     }
 
+    /// The committed pages a read fault in `[offset, offset + len)` would
+    /// find, clipped to the size, committing and forking nothing: what
+    /// MAP_RANGE installs (digest §2.12: committed pages only, no requests).
+    /// Pages still shared copy-on-write are not writable. Costs O(committed
+    /// pages), not O(range length).
+    pub fn committed_pages(&self, offset: u64, len: u64) -> Vec<(u64, FaultPage)> {
+        let fam = self.family.lock();
+        let (leaf, base, size) = fam.geometry(self.view);
+        let end = offset.saturating_add(len).min(size);
+        if offset >= end {
+            return Vec::new();
+        }
+        let (start, end) = (round_down(base + offset), round_up(base + end).unwrap_or(MAX_SIZE));
+        fam.cow
+            .visible(leaf, start, end)
+            .into_iter()
+            .map(|(off, frame)| {
+                let writable = matches!(fam.cow.lookup(leaf, off), Content::Own(_));
+                (off - base, FaultPage { frame, writable })
+            })
+            .collect()
+    }
+
     /// The fault path: the frame to map for an access at `offset`.
     ///
     /// A read of a page the VMO owns gives it writable; of a page shared

@@ -101,6 +101,40 @@ fn map_range_op_installs_committed_pages_only() {
 }
 
 #[test]
+fn map_range_of_a_sparse_snapshot_child_maps_what_it_sees() {
+    let env = Env::new();
+    // 256 MiB, with pages committed at the far ends only.
+    let pages = 1 << 16;
+    let parent = env.vmo(pages);
+    parent.write(0, b"first").unwrap();
+    parent.write((pages - 1) * P, b"last").unwrap();
+    let child = parent.create_child(vm_core::vmo::ChildKind::Snapshot, 0, pages * P, false).unwrap();
+    child.write(5 * P, b"own").unwrap();
+    let va = env.map(&child, RW);
+    env.mmu.take_log();
+    env.root.op_range(VmarOp::MapRange, va, pages * P).unwrap();
+    let maps: Vec<(u64, bool)> = env
+        .mmu
+        .take_log()
+        .into_iter()
+        .filter_map(|op| match op {
+            MmuOp::Map { va: v, flags, .. } => {
+                Some((v - va, flags.contains(vm_core::platform::MmuFlags::WRITE)))
+            }
+            _ => None,
+        })
+        .collect();
+    // Shared pages read-only (the first write must still fork), own pages writable.
+    assert_eq!(maps, vec![(0, false), (5 * P, true), ((pages - 1) * P, false)]);
+    assert_eq!(env.frame_bytes(va + (pages - 1) * P, 4), b"last");
+    env.store(va, b"child");
+    assert_eq!(env.load(va, 5), b"child");
+    let mut b = [0; 5];
+    parent.read(0, &mut b).unwrap();
+    assert_eq!(&b, b"first", "the write forked instead of writing the shared page");
+}
+
+#[test]
 fn hints_may_span_sub_regions_but_commit_may_not() {
     let env = Env::new();
     let can_rw = VmFlags::CAN_MAP_READ | VmFlags::CAN_MAP_WRITE | VmFlags::CAN_MAP_SPECIFIC;

@@ -9,6 +9,7 @@ use super::maintenance::{tlbi_operand, Maintenance};
 use super::table::{TableMemory, ENTRIES};
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use spin::Mutex;
+pub use vm_core::fault::Access;
 use vm_core::platform::{MmuFlags, PhysAddr, Translation};
 use vm_core::Status;
 
@@ -39,14 +40,6 @@ pub struct Perms {
 pub struct HwManaged {
     pub access_flag: bool,
     pub dirty: bool,
-}
-
-/// An access, as the hardware makes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    Read,
-    Write,
-    Execute,
 }
 
 /// The fault the hardware takes for an access.
@@ -363,20 +356,30 @@ impl<T: TableMemory, M: Maintenance> AddressSpace<T, M> {
     }
 
     /// The software half of access-flag and dirty-state management: after an
-    /// access-flag fault or a write permission fault at `va`, sets AF (and
-    /// for a write to a writable-clean page, the dirty state). Returns false
-    /// when the fault is not of that kind and belongs to the VM.
-    pub fn resolve_access_fault(&self, va: u64, write: bool) -> bool {
+    /// access-flag fault or a permission fault for `access` at `va`, sets AF
+    /// and, for a write to a writable-clean page, the dirty state. Returns
+    /// whether the leaf now permits the access, so that retrying it
+    /// succeeds; false when the fault is the VM's (no translation, or one
+    /// that does not allow `access`, such as a copy-on-write page).
+    pub fn resolve_access_fault(&self, va: u64, access: Access) -> bool {
         let Ok(Some(slot)) = self.leaf_slot(va & !(PAGE - 1), false) else { return false };
+        let allows = |d: Descriptor| {
+            let a = d.attributes();
+            d.is_valid()
+                && match access {
+                    Access::Read => true,
+                    Access::Write => a.writable,
+                    Access::Execute => a.executable,
+                }
+        };
         let (old, new) = self.update(slot, |cur| {
-            let a = cur.attributes();
-            if !cur.is_valid() || (write && !a.writable) {
-                cur
+            if allows(cur) {
+                cur.with_accessed(true).with_dirty(cur.attributes().dirty || access == Access::Write)
             } else {
-                cur.with_accessed(true).with_dirty(a.dirty || write)
+                cur
             }
         });
-        if !new.is_valid() || (write && !new.attributes().writable) {
+        if !allows(new) {
             return false;
         }
         if old.hardware_writable() != new.hardware_writable() {

@@ -228,7 +228,7 @@ fn protect_downgrades_and_upgrades_without_granting_dirty() {
         s.map(VA, 0x4000_0000, RW).unwrap();
         // Write: the page becomes dirty (by hardware, or by the fault path).
         if s.translate(VA, Access::Write, hw).is_err() {
-            assert!(s.resolve_access_fault(VA, true));
+            assert!(s.resolve_access_fault(VA, Access::Write));
         }
         assert!(leaf(&tables, s.root(), VA).attributes().dirty);
         rec.take();
@@ -236,7 +236,7 @@ fn protect_downgrades_and_upgrades_without_granting_dirty() {
         let log = rec.take();
         assert!(log.contains(&Op::TlbiVale1is(operand(VA))));
         assert_eq!(s.translate(VA, Access::Write, hw), Err(HwFault::Permission));
-        assert!(!s.resolve_access_fault(VA, true), "a read-only page is the VM's business");
+        assert!(!s.resolve_access_fault(VA, Access::Write), "a read-only page is the VM's business");
         s.protect(VA, 0x1000, RW).unwrap();
         let d = leaf(&tables, s.root(), VA);
         assert!(d.attributes().writable && !d.attributes().dirty, "upgrade must not grant a dirty page");
@@ -255,7 +255,7 @@ fn dirty_and_accessed_answers_match_with_and_without_hafdbs() {
             Ok(pa) => assert_eq!(pa, 0x4000_0000),
             Err(f) => {
                 assert_eq!(f, HwFault::AccessFlag);
-                assert!(s.resolve_access_fault(VA, false));
+                assert!(s.resolve_access_fault(VA, Access::Read));
                 assert_eq!(s.translate(VA, Access::Read, hw), Ok(0x4000_0000));
             }
         }
@@ -265,7 +265,7 @@ fn dirty_and_accessed_answers_match_with_and_without_hafdbs() {
         // A write: dirty.
         if let Err(f) = s.translate(VA + 8, Access::Write, hw) {
             assert!(matches!(f, HwFault::AccessFlag | HwFault::Permission));
-            assert!(s.resolve_access_fault(VA, true));
+            assert!(s.resolve_access_fault(VA, Access::Write));
             assert_eq!(s.translate(VA + 8, Access::Write, hw), Ok(0x4000_0008));
         }
         assert!(s.harvest_dirty(VA));
@@ -283,7 +283,9 @@ fn execute_needs_an_executable_mapping() {
     let (s, _, _) = space();
     s.map(VA, 0x4000_0000, RW).unwrap();
     assert_eq!(s.translate(VA, Access::Execute, HW), Err(HwFault::Permission));
+    assert!(!s.resolve_access_fault(VA, Access::Execute), "a fetch from a non-executable page is the VM's");
     s.protect(VA, 0x1000, Perms { read: true, write: false, execute: true }).unwrap();
+    assert!(s.resolve_access_fault(VA, Access::Execute));
     assert_eq!(s.translate(VA, Access::Execute, HW), Ok(0x4000_0000));
     assert_eq!(s.translate(VA + 0x1000, Access::Read, HW), Err(HwFault::Translation { level: 3 }));
     assert_eq!(s.translate(VA + (1 << 39), Access::Read, HW), Err(HwFault::Translation { level: 0 }));

@@ -19,7 +19,7 @@ use spin::Mutex;
 
 use crate::platform::{MmuFlags, Translation};
 use crate::vmo::{FaultPage, Vmo, VmoMapping};
-use crate::{PhysAddr, Status, PAGE_SIZE};
+use crate::{Status, PAGE_SIZE};
 
 /// One VA range of a mapping with its permissions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,24 +191,16 @@ impl Mapping {
     /// forking or requesting anything; pages still shared copy-on-write are
     /// mapped read-only. Pages already translated and pages past the VMO's
     /// end are skipped.
-    pub fn populate(&self, va: u64, len: u64, zero_frame: PhysAddr) -> Result<(), Status> {
-        let mut page_va = va;
-        while page_va < va + len {
-            let generation = self.generation_at(page_va);
-            if let (Some(generation), None) = (generation, self.mmu.query(page_va)) {
-                match self.vmo.lookup_for_fault(self.offset_of(page_va), false) {
-                    Err(Status::OutOfRange) => return Ok(()),
-                    Err(status) => return Err(status),
-                    Ok(page) if page.frame == zero_frame => {}
-                    Ok(page) => {
-                        if !self.install(page_va, page, generation)? {
-                            // Changed under us: look this page up again.
-                            continue;
-                        }
-                    }
-                }
+    pub fn populate(&self, va: u64, len: u64) -> Result<(), Status> {
+        let Some(generation) = self.generation_at(va) else { return Ok(()) };
+        let first = self.offset_of(va);
+        for (offset, page) in self.vmo.committed_pages(first, len) {
+            let page_va = va + (offset - first);
+            // A change since `generation` stops the prefill; faults fill in
+            // what it did not.
+            if self.mmu.query(page_va).is_none() && !self.install(page_va, page, generation)? {
+                break;
             }
-            page_va += PAGE_SIZE;
         }
         Ok(())
     }
