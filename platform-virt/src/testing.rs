@@ -21,6 +21,18 @@ macro_rules! test_case {
     };
 }
 
+/// Declares a test image's main, which runs the listed cases in order:
+/// `platform_virt::test_image!(first_case, second_case);`.
+#[macro_export]
+macro_rules! test_image {
+    ($($case:path),+ $(,)?) => {
+        $crate::entry!(__test_image_main);
+        fn __test_image_main(boot: &$crate::Boot) -> i32 {
+            $crate::testing::run(boot, &[$($crate::test_case!($case)),+])
+        }
+    };
+}
+
 static CURRENT: Mutex<Option<&'static str>> = Mutex::new(None);
 static PASSED: AtomicUsize = AtomicUsize::new(0);
 /// 1 + the index of the CPU ending the run, 0 while none is.

@@ -15,6 +15,7 @@
 //! it; a hidden node left with one child merges into it. So a family holds no
 //! more frames than its live contents need.
 
+use crate::slab::Slab;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -93,8 +94,7 @@ pub(crate) enum Content {
 /// The nodes of one family: roots, their clones and the hidden nodes.
 #[derive(Default)]
 pub(crate) struct CowTree {
-    nodes: Vec<Option<CowNode>>,
-    free_ids: Vec<NodeId>,
+    nodes: Slab<CowNode>,
 }
 
 fn page(offset: u64) -> u64 {
@@ -103,29 +103,19 @@ fn page(offset: u64) -> u64 {
 
 impl CowTree {
     fn node(&self, id: NodeId) -> &CowNode {
-        self.nodes[id].as_ref().expect("live node")
+        self.nodes.get(id)
     }
 
     fn node_mut(&mut self, id: NodeId) -> &mut CowNode {
-        self.nodes[id].as_mut().expect("live node")
+        self.nodes.get_mut(id)
     }
 
     fn add(&mut self, node: CowNode) -> NodeId {
-        match self.free_ids.pop() {
-            Some(id) => {
-                self.nodes[id] = Some(node);
-                id
-            }
-            None => {
-                self.nodes.push(Some(node));
-                self.nodes.len() - 1
-            }
-        }
+        self.nodes.insert(node)
     }
 
     fn remove(&mut self, id: NodeId) -> CowNode {
-        self.free_ids.push(id);
-        self.nodes[id].take().expect("live node")
+        self.nodes.remove(id)
     }
 
     fn leaf(size: u64, parent: Option<NodeId>, parent_offset: u64, parent_limit: u64) -> CowNode {
@@ -148,7 +138,7 @@ impl CowTree {
     /// Whether no node is left.
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.nodes.iter().all(Option::is_none)
+        self.nodes.is_empty()
     }
 
     /// The leaf's size in bytes.

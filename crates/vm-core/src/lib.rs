@@ -57,6 +57,7 @@ pub mod cow;
 pub mod fault;
 pub mod page_list;
 pub mod platform;
+mod slab;
 mod status;
 pub mod vmar;
 pub mod vmo;

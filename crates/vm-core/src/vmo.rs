@@ -19,6 +19,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::context::VmContext;
 use crate::cow::{Content, CowTree, NodeId, Reserve};
 use crate::platform::{CacheOp, FrameAllocator, PhysAddr};
+use crate::slab::Slab;
 use crate::{Status, PAGE_SIZE};
 
 /// The largest VMO size: `round_down(u64::MAX, P)`.
@@ -102,8 +103,7 @@ struct View {
 
 struct Family {
     cow: CowTree,
-    views: Vec<Option<View>>,
-    free_views: Vec<usize>,
+    views: Slab<View>,
     /// Used only by a discardable root, which can have no children.
     discard: Discard,
 }
@@ -185,7 +185,7 @@ impl Runs {
 
 impl Family {
     fn view(&self, view: usize) -> &View {
-        self.views[view].as_ref().expect("live view")
+        self.views.get(view)
     }
 
     /// The leaf, the view's offset 0 in it, and the view's size.
@@ -199,22 +199,13 @@ impl Family {
     }
 
     fn add_view(&mut self, view: View) -> usize {
-        match self.free_views.pop() {
-            Some(i) => {
-                self.views[i] = Some(view);
-                i
-            }
-            None => {
-                self.views.push(Some(view));
-                self.views.len() - 1
-            }
-        }
+        self.views.insert(view)
     }
 
     /// Queues `kind` for every mapping of every view of `leaf` overlapping the
     /// leaf's `[start, end)`.
     fn notify(&self, leaf: NodeId, start: u64, end: u64, kind: NoticeKind, out: &mut Notices) {
-        for v in self.views.iter().flatten().filter(|v| v.node == leaf) {
+        for v in self.views.iter().filter(|v| v.node == leaf) {
             let (s, e) = match v.window {
                 None => (start, end),
                 Some(w) => {
@@ -277,16 +268,13 @@ impl Vmo {
         let size = round_up(size).ok_or(Status::OutOfRange)?;
         let mut cow = CowTree::default();
         let node = cow.add_root(size);
-        let family = Family {
-            cow,
-            views: alloc::vec![Some(View { node, window: None, mappings: Vec::new() })],
-            free_views: Vec::new(),
-            discard: Discard::Unset,
-        };
+        let mut views = Slab::default();
+        let view = views.insert(View { node, window: None, mappings: Vec::new() });
+        let family = Family { cow, views, discard: Discard::Unset };
         let vmo = Arc::new(Vmo {
             ctx: ctx.clone(),
             family: Arc::new(spin::Mutex::new(family)),
-            view: 0,
+            view,
             koid: next_koid(),
             resizable: options.contains(VmoOptions::RESIZABLE),
             discardable: options.contains(VmoOptions::DISCARDABLE),
@@ -762,7 +750,7 @@ impl Vmo {
     /// Registers a mapping to be told about page changes.
     pub fn add_mapping(&self, mapping: Weak<dyn VmoMapping>) {
         let mut fam = self.family.lock();
-        let view = fam.views[self.view].as_mut().expect("live view");
+        let view = fam.views.get_mut(self.view);
         view.mappings.retain(|m| m.strong_count() > 0);
         view.mappings.push(mapping);
     }
@@ -770,7 +758,7 @@ impl Vmo {
     /// Unregisters a mapping added with [`Vmo::add_mapping`].
     pub fn remove_mapping(&self, mapping: &Weak<dyn VmoMapping>) {
         let mut fam = self.family.lock();
-        let view = fam.views[self.view].as_mut().expect("live view");
+        let view = fam.views.get_mut(self.view);
         view.mappings.retain(|m| !Weak::ptr_eq(m, mapping));
     }
 }
@@ -780,9 +768,8 @@ impl Drop for Vmo {
     /// freed or migrate to the relatives that still see them (§3.4).
     fn drop(&mut self) {
         let mut fam = self.family.lock();
-        let view = fam.views[self.view].take().expect("live view");
-        fam.free_views.push(self.view);
-        if !fam.views.iter().flatten().any(|v| v.node == view.node) {
+        let view = fam.views.remove(self.view);
+        if !fam.views.iter().any(|v| v.node == view.node) {
             fam.cow.close_leaf(view.node, &*self.ctx.frames);
         }
     }

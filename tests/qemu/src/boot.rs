@@ -7,21 +7,14 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use platform_virt::{test_case, Boot};
+use platform_virt::Boot;
 
-platform_virt::entry!(main);
-
-fn main(boot: &Boot) -> i32 {
-    platform_virt::testing::run(
-        boot,
-        &[
-            test_case!(ram_size_matches_qemu),
-            test_case!(runs_at_el1),
-            test_case!(memory_is_fully_accounted),
-            test_case!(heap_allocates_and_frees),
-        ],
-    )
-}
+platform_virt::test_image!(
+    ram_size_matches_qemu,
+    runs_at_el1,
+    memory_is_fully_accounted,
+    heap_allocates_and_frees,
+);
 
 fn ram_size_matches_qemu(boot: &Boot) {
     let mib: u64 = boot

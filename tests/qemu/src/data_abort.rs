@@ -3,13 +3,9 @@
 #![no_std]
 #![no_main]
 
-use platform_virt::{test_case, Boot};
+use platform_virt::Boot;
 
-platform_virt::entry!(main);
-
-fn main(boot: &Boot) -> i32 {
-    platform_virt::testing::run(boot, &[test_case!(read_beyond_physical_address_space)])
-}
+platform_virt::test_image!(read_beyond_physical_address_space,);
 
 /// With the MMU off, an address above every implemented physical address
 /// size takes an address size fault.

@@ -8,13 +8,9 @@ extern crate alloc;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use platform_virt::{test_case, Boot};
+use platform_virt::Boot;
 
-platform_virt::entry!(main);
-
-fn main(boot: &Boot) -> i32 {
-    platform_virt::testing::run(boot, &[test_case!(exhaust_and_free_all), test_case!(reuse_after_free)])
-}
+platform_virt::test_image!(exhaust_and_free_all, reuse_after_free,);
 
 fn exhaust_and_free_all(boot: &Boot) {
     let frames = boot.frames();

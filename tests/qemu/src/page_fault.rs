@@ -5,15 +5,11 @@
 #![no_main]
 
 use platform_virt::vm::{context, Space};
-use platform_virt::{test_case, Boot};
+use platform_virt::Boot;
 use vm_core::vmar::VmFlags;
 use vm_core::vmo::{Vmo, VmoOptions};
 
-platform_virt::entry!(main);
-
-fn main(boot: &Boot) -> i32 {
-    platform_virt::testing::run(boot, &[test_case!(store_to_read_only_mapping)])
-}
+platform_virt::test_image!(store_to_read_only_mapping,);
 
 fn store_to_read_only_mapping(_: &Boot) {
     let ctx = context().unwrap();

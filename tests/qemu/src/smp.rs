@@ -13,25 +13,18 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use platform_virt::smp::{cpu_count, cpu_index, mpidr, run_on, run_on_all};
 use platform_virt::wait::EventWaiter;
-use platform_virt::{test_case, Boot};
+use platform_virt::Boot;
 use spin::Mutex;
 use vm_core::platform::Waiter;
 
-platform_virt::entry!(main);
-
-fn main(boot: &Boot) -> i32 {
-    platform_virt::testing::run(
-        boot,
-        &[
-            test_case!(every_cpu_is_online),
-            test_case!(cpus_have_distinct_indices_and_mpidrs),
-            test_case!(cpus_run_at_el1_with_the_mmu_on_on_their_own_stacks),
-            test_case!(work_runs_on_the_cpu_it_is_sent_to_in_order),
-            test_case!(contended_spin_lock_counts_exactly),
-            test_case!(wait_blocks_until_another_cpu_signals),
-        ],
-    )
-}
+platform_virt::test_image!(
+    every_cpu_is_online,
+    cpus_have_distinct_indices_and_mpidrs,
+    cpus_run_at_el1_with_the_mmu_on_on_their_own_stacks,
+    work_runs_on_the_cpu_it_is_sent_to_in_order,
+    contended_spin_lock_counts_exactly,
+    wait_blocks_until_another_cpu_signals,
+);
 
 fn every_cpu_is_online(boot: &Boot) {
     let cpus: usize =

@@ -4,13 +4,9 @@
 #![no_main]
 
 use platform_virt::smp::run_on;
-use platform_virt::{test_case, Boot};
+use platform_virt::Boot;
 
-platform_virt::entry!(main);
-
-fn main(boot: &Boot) -> i32 {
-    platform_virt::testing::run(boot, &[test_case!(read_unmapped_address_on_cpu_1)])
-}
+platform_virt::test_image!(read_unmapped_address_on_cpu_1,);
 
 /// An address beyond the 48-bit VA range takes a translation fault.
 fn read_unmapped_address_on_cpu_1(_: &Boot) {

@@ -14,27 +14,20 @@ use platform_virt::mmu::hw::HwAddressSpace;
 use platform_virt::smp::{cpu_count, cpu_index, run_on, run_on_all};
 use platform_virt::vm::{context, Space};
 use platform_virt::wait::EventWaiter;
-use platform_virt::{test_case, Boot};
+use platform_virt::Boot;
 use vm_core::platform::{MmuFlags, PhysAddr, Translation, Waiter};
 use vm_core::vmar::VmFlags;
 use vm_core::vmo::{ChildKind, Vmo, VmoOptions};
 use vm_core::{Status, PAGE_SIZE as P};
 
-platform_virt::entry!(main);
-
-fn main(boot: &Boot) -> i32 {
-    platform_virt::testing::run(
-        boot,
-        &[
-            test_case!(four_cores_fault_on_one_shared_mapping),
-            test_case!(four_cores_write_their_own_cow_children),
-            test_case!(a_fault_blocks_until_another_core_signals),
-            test_case!(no_core_reads_the_old_page_after_an_overwrite),
-            test_case!(no_core_reads_the_old_page_after_a_decommit),
-            test_case!(every_frame_comes_back),
-        ],
-    )
-}
+platform_virt::test_image!(
+    four_cores_fault_on_one_shared_mapping,
+    four_cores_write_their_own_cow_children,
+    a_fault_blocks_until_another_core_signals,
+    no_core_reads_the_old_page_after_an_overwrite,
+    no_core_reads_the_old_page_after_a_decommit,
+    every_frame_comes_back,
+);
 
 const RW: VmFlags = VmFlags::PERM_READ.union(VmFlags::PERM_WRITE);
 

@@ -9,31 +9,24 @@ extern crate alloc;
 
 use alloc::sync::Arc;
 use platform_virt::vm::{context, Space};
-use platform_virt::{test_case, Boot};
+use platform_virt::Boot;
 use vm_core::context::VmContext;
 use vm_core::platform::CacheOp;
 use vm_core::vmar::{VmFlags, VmarOp};
 use vm_core::vmo::{ChildKind, Vmo, VmoOptions};
 use vm_core::PAGE_SIZE as P;
 
-platform_virt::entry!(main);
-
-fn main(boot: &Boot) -> i32 {
-    platform_virt::testing::run(
-        boot,
-        &[
-            test_case!(demand_commit_zero_page_then_private_page),
-            test_case!(copy_on_write_isolation_both_ways_at_depth_three),
-            test_case!(protect_downgrade_and_upgrade),
-            test_case!(decommit_through_the_vmar),
-            test_case!(dont_need_keeps_contents),
-            test_case!(dirty_and_accessed_state_is_seen),
-            test_case!(cache_ops_skip_uncommitted_pages),
-            test_case!(jit_write_sync_execute),
-            test_case!(every_frame_comes_back),
-        ],
-    )
-}
+platform_virt::test_image!(
+    demand_commit_zero_page_then_private_page,
+    copy_on_write_isolation_both_ways_at_depth_three,
+    protect_downgrade_and_upgrade,
+    decommit_through_the_vmar,
+    dont_need_keeps_contents,
+    dirty_and_accessed_state_is_seen,
+    cache_ops_skip_uncommitted_pages,
+    jit_write_sync_execute,
+    every_frame_comes_back,
+);
 
 const RW: VmFlags = VmFlags::PERM_READ.union(VmFlags::PERM_WRITE);
 const R: VmFlags = VmFlags::PERM_READ;
