@@ -1,6 +1,5 @@
 //! `Vmar::fault` (digest §2.12 "Fault behaviour", §4.4, §6.5): statuses,
 //! the zero page, write faults, and what ends up in the MMU.
-#![cfg(feature = "mock")]
 
 mod vmar_support;
 

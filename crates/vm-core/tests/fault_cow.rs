@@ -2,7 +2,6 @@
 //! directions at depth ≥ 3, write protection of shared pages, read-only
 //! MAP_RANGE of clones, protect upgrades, resize and decommit seen by
 //! mappings.
-#![cfg(feature = "mock")]
 
 mod vmar_support;
 

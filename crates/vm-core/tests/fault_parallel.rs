@@ -3,7 +3,6 @@
 //! through one mapping (taking the zero page) while others write through the
 //! other (replacing it), with MAP_RANGE running alongside. No timing is
 //! involved: each round runs to completion and its end state is checked.
-#![cfg(feature = "mock")]
 
 mod vmar_support;
 

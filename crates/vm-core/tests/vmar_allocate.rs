@@ -1,6 +1,5 @@
 //! `Vmar::allocate` and `Vmar::destroy`: sub-regions, their `CAN_MAP_*`
 //! permissions, placement and every error vm-core owns.
-#![cfg(feature = "mock")]
 
 mod vmar_support;
 

@@ -1,6 +1,5 @@
 //! `Vmar::map` (digest §2.12): placement, permissions, every error vm-core
 //! owns, SPECIFIC_OVERWRITE and MAP_RANGE.
-#![cfg(feature = "mock")]
 
 mod vmar_support;
 

@@ -1,6 +1,5 @@
 //! `Vmar::op_range` (digest §2.14, `vmar_op_range.md`): each op through the
 //! mappings, and every error vm-core owns, with nothing changed on failure.
-#![cfg(feature = "mock")]
 
 mod vmar_support;
 

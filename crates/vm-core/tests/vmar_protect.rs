@@ -1,7 +1,6 @@
 //! `Vmar::protect` (digest §2.13): downgrades recorded on the MMU, upgrades
 //! that never hand out write access to shared pages, and every error
 //! vm-core owns, with nothing changed on failure.
-#![cfg(feature = "mock")]
 
 mod vmar_support;
 

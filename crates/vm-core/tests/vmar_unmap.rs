@@ -1,6 +1,5 @@
 //! `Vmar::unmap` (digest §2.13): splitting mappings, destroying covered
 //! sub-regions, and every error vm-core owns.
-#![cfg(feature = "mock")]
 
 mod vmar_support;
 
