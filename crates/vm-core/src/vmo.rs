@@ -184,6 +184,15 @@ impl Runs {
 }
 
 impl Family {
+    /// NOT_FOUND while a discarded VMO has not been locked again: its pages
+    /// may not be looked up (Zircon's `LookupPagesLocked`).
+    fn check_not_discarded(&self) -> Result<(), Status> {
+        match self.discard {
+            Discard::Discarded => Err(Status::NotFound),
+            _ => Ok(()),
+        }
+    }
+
     fn view(&self, view: usize) -> &View {
         self.views.get(view)
     }
@@ -324,11 +333,16 @@ impl Vmo {
         fam.cow.own_pages_in(leaf, base, base + size) * PAGE_SIZE
     }
 
-    /// `zx_vmo_read`: copies `buf.len()` bytes from `offset`.
+    /// `zx_vmo_read`: copies `buf.len()` bytes from `offset` (beyond the
+    /// size → OUT_OF_RANGE; a discarded VMO not yet locked again →
+    /// NOT_FOUND).
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Status> {
         let fam = self.family.lock();
         let (leaf, base, size) = fam.geometry(self.view);
         range_end(offset, buf.len() as u64, size)?;
+        if !buf.is_empty() {
+            fam.check_not_discarded()?;
+        }
         let mut done = 0;
         while done < buf.len() {
             let pos = base + offset + done as u64;
@@ -351,11 +365,15 @@ impl Vmo {
             .count() as u64
     }
 
-    /// `zx_vmo_write`: copies `data` to `offset`, forking shared pages.
+    /// `zx_vmo_write`: copies `data` to `offset`, forking shared pages (errors
+    /// as `read`, and NO_MEMORY).
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), Status> {
         self.locked(|fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
             range_end(offset, data.len() as u64, size)?;
+            if !data.is_empty() {
+                fam.check_not_discarded()?;
+            }
             let start = base + offset;
             let end = start + data.len() as u64;
             let frames = &*self.ctx.frames;
@@ -401,11 +419,13 @@ impl Vmo {
     }
 
     /// `ZX_VMO_OP_COMMIT`: the range, rounded out to pages, gets pages of its
-    /// own (a clone forks its parent's pages).
+    /// own (a clone forks its parent's pages); NOT_FOUND on a discarded VMO
+    /// not yet locked again.
     pub fn commit(&self, offset: u64, len: u64) -> Result<(), Status> {
         self.locked(|fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
             let end = range_end(offset, len, size)?;
+            fam.check_not_discarded()?;
             let (start, end) = (round_down(base + offset), round_up(base + end).unwrap_or(MAX_SIZE));
             let mut reserve = Reserve::new(&*self.ctx.frames, Self::frames_to_own(fam, leaf, start, end))?;
             let mut forked = Runs::default();
@@ -724,13 +744,15 @@ impl Vmo {
     /// the zero frame read-only. A write commits or forks the page and gives
     /// a private frame, writable; the other mappings of the VMO that may
     /// translate the old frame are told (`unmap_vmo_range`) before this
-    /// returns. Beyond the size → OUT_OF_RANGE; no frame → NO_MEMORY.
+    /// returns. Beyond the size → OUT_OF_RANGE; discarded and not locked
+    /// again → NOT_FOUND; no frame → NO_MEMORY.
     pub fn lookup_for_fault(&self, offset: u64, write: bool) -> Result<FaultPage, Status> {
         self.locked(|fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
             if offset >= size {
                 return Err(Status::OutOfRange);
             }
+            fam.check_not_discarded()?;
             let page = round_down(base + offset);
             let content = fam.cow.lookup(leaf, page);
             match (content, write) {

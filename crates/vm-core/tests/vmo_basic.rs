@@ -230,10 +230,19 @@ fn lock_unlock_and_reclaim() {
     assert_eq!(v.unlock(0, 2 * P), Err(Status::BadState));
     assert_eq!(m.ctx.reclaim(), 2);
     assert_eq!(m.used_frames(), 0);
-    assert_eq!(tags(&v), vec![0, 0], "discarded contents read zero");
+    // Until it is locked again, a discarded VMO's pages cannot be looked up.
+    let mut b = [0; 8];
+    assert_eq!(v.read(0, &mut b), Err(Status::NotFound));
+    assert_eq!(v.write(P, &b), Err(Status::NotFound));
+    assert_eq!(v.commit(0, P), Err(Status::NotFound));
+    assert_eq!(v.lookup_for_fault(0, false).err(), Some(Status::NotFound));
+    assert_eq!(v.read(2 * P, &mut b), Err(Status::OutOfRange), "the range is checked first");
+    assert_eq!(v.read(0, &mut []), Ok(()));
+    assert_eq!(m.used_frames(), 0, "the failed write and commit took nothing");
     assert_eq!(v.try_lock(0, 2 * P), Err(Status::Unavailable));
     let state = v.lock(0, 2 * P).unwrap();
     assert_eq!((state.discarded_offset, state.discarded_size), (0, 2 * P));
+    assert_eq!(tags(&v), vec![0, 0], "once locked again, the discarded contents read zero");
     v.try_lock(0, 2 * P).unwrap();
     set_tag(&v, 0, 3);
     assert_eq!(m.ctx.reclaim(), 0);
