@@ -25,6 +25,17 @@ impl LineSizes {
     pub const fn from_ctr(ctr: u64) -> LineSizes {
         LineSizes { data: 4 << ((ctr >> 16) & 0xf), instruction: 4 << (ctr & 0xf) }
     }
+
+    /// This CPU's line sizes.
+    #[cfg(target_os = "none")]
+    pub fn this_cpu() -> LineSizes {
+        let ctr: u64;
+        // SAFETY: reading CTR_EL0 has no side effects (EL1 may always read it).
+        unsafe {
+            core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags))
+        };
+        LineSizes::from_ctr(ctr)
+    }
 }
 
 /// The start addresses of the `line`-sized lines overlapping `[va, end)`.

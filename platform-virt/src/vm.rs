@@ -72,12 +72,7 @@ pub struct CpuCaches {
 
 impl CpuCaches {
     pub fn new() -> CpuCaches {
-        let ctr: u64;
-        // SAFETY: reading CTR_EL0 has no side effects (EL1 may always read it).
-        unsafe {
-            core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags))
-        };
-        CpuCaches { lines: LineSizes::from_ctr(ctr) }
+        CpuCaches { lines: LineSizes::this_cpu() }
     }
 }
 

@@ -4,8 +4,9 @@
 
 use super::aspace::{AddressSpace, HwManaged};
 use super::descriptor::{Descriptor, LeafAttributes, MemoryType, MAIR_VALUE};
-use super::maintenance::{DcOp, Hardware, Maintenance};
+use super::maintenance::{Hardware, Maintenance};
 use super::table::{TableMemory, ENTRIES};
+use crate::cache::{maintain, LineSizes};
 use crate::memory_map::RangeSet;
 use aarch64_cpu::registers::{
     ReadWriteable, Readable, Writeable, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1,
@@ -13,6 +14,7 @@ use aarch64_cpu::registers::{
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Once;
+use vm_core::platform::CacheOp;
 
 /// Translation tables in frames from the platform's allocator, reached
 /// through the identity map (with the MMU off, directly).
@@ -102,9 +104,7 @@ pub fn enable(ram: &RangeSet) -> &'static KernelMap {
         // The tables were written with the data cache off: make sure no
         // stale line hides them from cacheable table walks.
         for table in [root, l1] {
-            for line in (table..table + 4096).step_by(64) {
-                Hardware.dc(DcOp::Civac, line);
-            }
+            maintain(&Hardware, LineSizes::this_cpu(), CacheOp::CleanInvalidate, table, 4096);
         }
         let parange = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange).min(0b101);
         let hafdbs = ID_AA64MMFR1_EL1.read(ID_AA64MMFR1_EL1::HAFDBS);
