@@ -103,6 +103,7 @@ extern "C" fn platform_entry(x0: u64, entry_el: u64) -> ! {
         FRAMES.add_range(*range);
     }
     crate::mmu::hw::enable(&info.ram);
+    crate::wait::enable_event_stream();
     crate::smp::start(&info.mpidrs);
     let boot = Boot { info, entry_el: entry_el as u8, image, heap, frame_ranges };
     print_memory_map(&boot);

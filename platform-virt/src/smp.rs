@@ -117,6 +117,7 @@ pub(crate) fn start(cpus: &CpuList) {
 #[no_mangle]
 extern "C" fn secondary_main(start: &Start) -> ! {
     crate::mmu::hw::enable_on_this_cpu(start.map);
+    crate::wait::enable_event_stream();
     let cpu = &CPUS[cpu_index()];
     ONLINE.fetch_add(1, Ordering::AcqRel);
     EventWaiter.wake_all();

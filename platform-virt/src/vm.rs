@@ -119,7 +119,7 @@ impl Space {
             &ASIDS,
             Some(hw::kernel_map().root),
         )?);
-        let root = Vmar::new_root(ctx, wrap(tables.clone()), USER_BASE, VA_SIZE - USER_BASE);
+        let root = Vmar::new_root(ctx, wrap(tables.clone()));
         Ok(Arc::new(Space { root, tables }))
     }
 

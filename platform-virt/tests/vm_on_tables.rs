@@ -3,7 +3,7 @@
 //! scenarios of vm-core, on the tables the hardware will walk, with and
 //! without hardware access-flag and dirty-state management.
 
-use platform_virt::mmu::aspace::{AddressSpace, HwFault, HwManaged, USER_BASE};
+use platform_virt::mmu::aspace::{AddressSpace, HwFault, HwManaged};
 use platform_virt::mmu::maintenance::{Op, Recorder};
 use platform_virt::mmu::table::HostTables;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ impl Cpu {
         let tables = Arc::new(HostTables::new(64));
         let recorder = Arc::new(Recorder::default());
         let space = Arc::new(AddressSpace::new(tables.clone(), recorder.clone(), 1, None).unwrap());
-        let root = Vmar::new_root(&machine.ctx, space.clone() as Arc<dyn Translation>, USER_BASE, 1 << 32);
+        let root = Vmar::new_root(&machine.ctx, space.clone() as Arc<dyn Translation>);
         Cpu { root, space, recorder, tables, hw, machine }
     }
 

@@ -71,7 +71,19 @@ bitflags::bitflags! {
 /// Break-before-make, TLB maintenance and ASIDs are the implementation's
 /// business: when a call returns, no CPU can use a translation it removed or
 /// downgraded.
+///
+/// vm-core only asks for what the tables can do: addresses inside
+/// [`Translation::va_range`] (the root VMAR covers exactly that range) and,
+/// unless [`Translation::can_map_execute_only`], no EXECUTE without READ. A
+/// call outside that contract is a bug in vm-core, which an implementation
+/// may report by panicking.
 pub trait Translation: Send + Sync {
+    /// The virtual addresses these tables translate: `(base, size)` of
+    /// `[base, base + size)`, page-aligned and non-empty.
+    fn va_range(&self) -> (u64, u64);
+    /// Whether a translation can allow instruction fetches without allowing
+    /// loads (Zircon's `ZX_VM_FEATURE_CAN_MAP_XOM`).
+    fn can_map_execute_only(&self) -> bool;
     /// Maps the page at `va` to `frame` with `flags`, replacing whatever
     /// translation `va` had.
     fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status>;
@@ -87,10 +99,28 @@ pub trait Translation: Send + Sync {
     fn harvest_dirty(&self, va: u64) -> bool;
 }
 
-/// Blocking until another CPU or thread completes something.
+/// A deadline meaning "never": [`Waiter::wait_until_deadline`] then waits
+/// as long as it takes (Zircon's `ZX_TIME_INFINITE`).
+pub const INFINITE: u64 = u64::MAX;
+
+/// Blocking until another CPU or thread completes something, or until a
+/// time on the platform's monotonic clock.
+///
+/// `done` is called with no VM lock held and must take none itself: it reads
+/// state that the waker changes (atomics, or locks that are leaves of the
+/// lock order) before calling [`Waiter::wake_all`].
 pub trait Waiter: Send + Sync {
-    /// Returns once `done()` is true, sleeping between checks.
-    fn wait_until(&self, done: &dyn Fn() -> bool);
-    /// Wakes every waiter so that it checks its condition again.
+    /// The monotonic clock, in nanoseconds since an arbitrary fixed point.
+    fn now(&self) -> u64;
+    /// Returns `true` once `done()` is true, sleeping between checks, or
+    /// `false` once the clock reads `deadline` or later with `done()` still
+    /// false. A deadline of [`INFINITE`] never passes.
+    fn wait_until_deadline(&self, done: &dyn Fn() -> bool, deadline: u64) -> bool;
+    /// Returns once `done()` is true.
+    fn wait_until(&self, done: &dyn Fn() -> bool) {
+        self.wait_until_deadline(done, INFINITE);
+    }
+    /// Wakes every waiter so that it checks its condition (and its deadline)
+    /// again.
     fn wake_all(&self);
 }

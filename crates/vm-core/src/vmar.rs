@@ -259,14 +259,17 @@ impl Drop for Aspace {
 const ROOT: RegionId = 0;
 
 impl Vmar {
-    /// The root region of a new address space covering `[base, base + size)`,
-    /// whose translations `aspace` holds. It may map anything anywhere
+    /// The root region of a new address space whose translations `mmu`
+    /// holds. It covers exactly the range the tables translate
+    /// ([`Translation::va_range`]), so no mapping can lie where the tables
+    /// cannot put it, and may map anything anywhere
     /// (`CAN_MAP_READ|WRITE|EXECUTE|SPECIFIC`).
     ///
     /// # Panics
-    /// If `base` or `size` is not page-aligned, `size` is 0, or the range
-    /// wraps: the platform sets up address spaces, not users.
-    pub fn new_root(ctx: &Arc<VmContext>, aspace: Arc<dyn Translation>, base: u64, size: u64) -> Arc<Vmar> {
+    /// If that range is not page-aligned, is empty, or wraps: the platform
+    /// sets up address spaces, not users.
+    pub fn new_root(ctx: &Arc<VmContext>, mmu: Arc<dyn Translation>) -> Arc<Vmar> {
+        let (base, size) = mmu.va_range();
         assert!(
             page_aligned(base) && page_aligned(size) && size > 0 && base.checked_add(size).is_some(),
             "bad address space {base:#x}+{size:#x}"
@@ -274,7 +277,7 @@ impl Vmar {
         let flags = VmFlags::CAN_MAP_PERMS | VmFlags::CAN_MAP_SPECIFIC;
         let root = Region { base, size, parent: None, children: BTreeMap::new() };
         let tree = Tree { regions: BTreeMap::from([(ROOT, root)]), next_id: ROOT + 1 };
-        let aspace = Arc::new(Aspace { ctx: ctx.clone(), mmu: aspace, tree: Mutex::new(tree) });
+        let aspace = Arc::new(Aspace { ctx: ctx.clone(), mmu, tree: Mutex::new(tree) });
         Arc::new(Vmar { aspace, id: ROOT, base, size, flags })
     }
 
@@ -291,6 +294,12 @@ impl Vmar {
     /// The region's `CAN_MAP_*` flags.
     pub fn flags(&self) -> VmFlags {
         self.flags
+    }
+
+    /// Whether the address space can map execute-only pages
+    /// ([`Translation::can_map_execute_only`]).
+    pub fn can_map_execute_only(&self) -> bool {
+        self.aspace.mmu.can_map_execute_only()
     }
 
     /// The VM context the address space belongs to.
@@ -394,9 +403,10 @@ impl Vmar {
     /// (`ALREADY_EXISTS` on overlap unless SPECIFIC_OVERWRITE, which replaces
     /// the mappings it covers but gives `INVALID_ARGS` over a sub-region).
     /// MAP_RANGE then installs translations for the pages the VMO already has.
-    /// ALLOW_FAULTS, FAULT_BEYOND_STREAM_SIZE and PERM_READ_IF_XOM_UNSUPPORTED
-    /// are accepted and change nothing here (the seam supports execute-only
-    /// translations).
+    /// EXECUTE without READ is `INVALID_ARGS` unless the tables can map
+    /// execute-only pages; PERM_READ_IF_XOM_UNSUPPORTED adds READ when they
+    /// cannot ([`VmOptions::resolve_xom`]). ALLOW_FAULTS and
+    /// FAULT_BEYOND_STREAM_SIZE are accepted and change nothing here.
     pub fn map(
         &self,
         options: VmOptions,
@@ -405,10 +415,12 @@ impl Vmar {
         vmo_offset: u64,
         len: u64,
     ) -> Result<u64, Status> {
+        let xom = self.can_map_execute_only();
+        let options = options.resolve_xom(xom);
         let flags = options.flags;
         let perms = flags.perms();
         if !MAP_FLAGS.contains(flags)
-            || (perms.contains(MmuFlags::WRITE) && !perms.contains(MmuFlags::READ))
+            || !flags.valid_protection(xom)
             || flags.contains(VmFlags::MAP_RANGE | VmFlags::SPECIFIC_OVERWRITE)
             || len == 0
             || !page_aligned(len)
@@ -526,16 +538,20 @@ impl Vmar {
     /// through a write fault, which forks shared copy-on-write pages and
     /// replaces the zero page.
     ///
-    /// `INVALID_ARGS` for options other than PERM_*, WRITE without READ, a
-    /// misaligned `addr`, `len` 0 or misaligned, a range outside this region,
-    /// or a sub-region in the range without `op_children`; `NOT_FOUND` when
-    /// part of the range is unmapped; `ACCESS_DENIED` when a mapping's
-    /// ceiling does not allow the permissions; `BAD_STATE` when this region
-    /// was destroyed. On failure nothing changes.
+    /// `INVALID_ARGS` for options other than PERM_* and
+    /// PERM_READ_IF_XOM_UNSUPPORTED, an invalid protection (as for
+    /// [`Vmar::map`]), a misaligned `addr`, `len` 0 or misaligned, a range
+    /// outside this region, or a sub-region in the range without
+    /// `op_children`; `NOT_FOUND` when part of the range is unmapped;
+    /// `ACCESS_DENIED` when a mapping's ceiling does not allow the
+    /// permissions; `BAD_STATE` when this region was destroyed. On failure
+    /// nothing changes.
     pub fn protect(&self, options: VmOptions, addr: u64, len: u64, op_children: bool) -> Result<(), Status> {
+        let xom = self.can_map_execute_only();
+        let options = options.resolve_xom(xom);
         let perms = options.flags.perms();
         if !PROTECT_FLAGS.contains(options.flags)
-            || (perms.contains(MmuFlags::WRITE) && !perms.contains(MmuFlags::READ))
+            || !options.flags.valid_protection(xom)
             || !page_aligned(addr)
             || len == 0
             || !page_aligned(len)

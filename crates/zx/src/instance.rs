@@ -14,12 +14,6 @@ use crate::handle::{Handle, HandleEntry, HandleTable};
 use crate::object::KernelObject;
 use crate::{Rights, Status};
 
-/// The base of the address space the root VMAR covers (Zircon's arm64
-/// `USER_ASPACE_BASE`).
-pub const USER_ASPACE_BASE: u64 = 0x0000_0000_0100_0000;
-/// The size of the address space the root VMAR covers: up to 2^47.
-pub const USER_ASPACE_SIZE: u64 = (1 << 47) - USER_ASPACE_BASE;
-
 /// One instance of the object layer: what a process sees of the kernel. It
 /// owns a handle table and a root VMAR over one address space; the methods
 /// named after syscalls take and return handles of this table.
@@ -36,10 +30,11 @@ pub struct Zx {
 }
 
 impl Zx {
-    /// An instance over `aspace` with a root VMAR covering
-    /// [`USER_ASPACE_BASE`, `USER_ASPACE_BASE + USER_ASPACE_SIZE`).
+    /// An instance over the address space whose translations `aspace`
+    /// holds, with a root VMAR covering exactly the range those tables
+    /// translate ([`Translation::va_range`]).
     pub fn new(ctx: Arc<VmContext>, aspace: Arc<dyn Translation>) -> Zx {
-        let root = Vmar::new_root(&ctx, aspace, USER_ASPACE_BASE, USER_ASPACE_SIZE);
+        let root = Vmar::new_root(&ctx, aspace);
         let mut handles = HandleTable::default();
         let root_handle = handles.insert(HandleEntry {
             object: KernelObject::Vmar(root.clone()),

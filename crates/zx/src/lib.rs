@@ -21,7 +21,7 @@ mod rights;
 mod syscalls;
 
 pub use handle::Handle;
-pub use instance::{Zx, USER_ASPACE_BASE, USER_ASPACE_SIZE};
+pub use instance::Zx;
 pub use object::{HandleBasicInfo, ObjectType};
 pub use ops::VmoLockState;
 pub use rights::Rights;

@@ -4,9 +4,10 @@
 mod support;
 
 use support::*;
+use vm_core::mock::MOCK_ASPACE_BASE as USER_ASPACE_BASE;
 use zx::ops::*;
 use zx::options::*;
-use zx::{Access, Handle, Rights, Status, USER_ASPACE_BASE};
+use zx::{Access, Handle, Rights, Status};
 
 const R: u32 = ZX_VM_PERM_READ;
 const RW: u32 = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE;

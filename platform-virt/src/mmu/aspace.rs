@@ -487,6 +487,15 @@ impl From<MapError> for Status {
 /// range outside the address space, which vm-core never asks for; such a
 /// call changes nothing.
 impl<T: TableMemory, M: Maintenance> Translation for AddressSpace<T, M> {
+    fn va_range(&self) -> (u64, u64) {
+        (USER_BASE, VA_SIZE - USER_BASE)
+    }
+
+    /// At EL1 a valid stage 1 translation is always readable.
+    fn can_map_execute_only(&self) -> bool {
+        false
+    }
+
     fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status> {
         Ok(AddressSpace::map(self, va, frame, flags.into())?)
     }

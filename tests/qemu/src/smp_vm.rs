@@ -133,6 +133,12 @@ struct Gated {
 }
 
 impl Translation for Gated {
+    fn va_range(&self) -> (u64, u64) {
+        Translation::va_range(&*self.tables)
+    }
+    fn can_map_execute_only(&self) -> bool {
+        Translation::can_map_execute_only(&*self.tables)
+    }
     fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status> {
         self.entered.store(true, SeqCst);
         EventWaiter.wake_all();

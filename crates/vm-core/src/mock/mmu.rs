@@ -47,9 +47,26 @@ struct Tables {
 }
 
 /// A recording page table for one address space.
-#[derive(Default)]
+///
+/// Like the aarch64 tables at EL1 it cannot map execute-only pages, and it
+/// panics when asked to, or asked for an address outside its range: vm-core
+/// must never do either.
 pub struct MockMmu {
     tables: Mutex<Tables>,
+    base: u64,
+    size: u64,
+}
+
+/// The address space of [`MockMmu::new`]: Zircon's arm64 user address space,
+/// `[0x100_0000, 2^47)`.
+pub const MOCK_ASPACE_BASE: u64 = 0x0000_0000_0100_0000;
+/// The size of [`MOCK_ASPACE_BASE`]'s range.
+pub const MOCK_ASPACE_SIZE: u64 = (1 << 47) - MOCK_ASPACE_BASE;
+
+impl Default for MockMmu {
+    fn default() -> Self {
+        MockMmu::with_range(MOCK_ASPACE_BASE, MOCK_ASPACE_SIZE)
+    }
 }
 
 /// How often a simulated access may fault on one page before the mock
@@ -58,9 +75,35 @@ pub struct MockMmu {
 const MAX_FAULTS_PER_ACCESS: usize = 64;
 
 impl MockMmu {
-    /// An empty page table.
+    /// An empty page table over `[MOCK_ASPACE_BASE, MOCK_ASPACE_BASE +
+    /// MOCK_ASPACE_SIZE)`.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty page table over `[base, base + size)`.
+    pub fn with_range(base: u64, size: u64) -> Self {
+        MockMmu { tables: Mutex::default(), base, size }
+    }
+
+    /// Panics unless `[va, va + len)` is page-aligned and inside the range.
+    fn check(&self, va: u64, len: u64) {
+        assert!(
+            va.is_multiple_of(PAGE_SIZE) && len.is_multiple_of(PAGE_SIZE),
+            "unaligned range {va:#x}+{len:#x}"
+        );
+        assert!(
+            va >= self.base && len <= self.size && va - self.base <= self.size - len,
+            "{va:#x}+{len:#x} outside the address space"
+        );
+    }
+
+    /// Panics for permissions the hardware cannot express.
+    fn check_flags(flags: MmuFlags) {
+        assert!(
+            flags.contains(MmuFlags::READ) || !flags.contains(MmuFlags::EXECUTE),
+            "execute-only translations are not supported"
+        );
     }
 
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -191,8 +234,18 @@ fn span(va: u64, len: u64) -> (Bound<u64>, Bound<u64>) {
 }
 
 impl Translation for MockMmu {
+    fn va_range(&self) -> (u64, u64) {
+        (self.base, self.size)
+    }
+
+    fn can_map_execute_only(&self) -> bool {
+        false
+    }
+
     fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status> {
-        assert!(va.is_multiple_of(PAGE_SIZE) && frame.is_multiple_of(PAGE_SIZE), "unaligned map");
+        self.check(va, PAGE_SIZE);
+        Self::check_flags(flags);
+        assert!(frame.is_multiple_of(PAGE_SIZE), "unaligned frame");
         let mut tables = self.tables();
         tables.log.push(MmuOp::Map { va, frame, flags });
         let pte = Pte { frame, flags, accessed: false, dirty: false };
@@ -201,7 +254,7 @@ impl Translation for MockMmu {
     }
 
     fn unmap(&self, va: u64, len: u64) {
-        assert!(va.is_multiple_of(PAGE_SIZE) && len.is_multiple_of(PAGE_SIZE), "unaligned unmap");
+        self.check(va, len);
         let mut tables = self.tables();
         tables.log.push(MmuOp::Unmap { va, len });
         let doomed: Vec<u64> = tables.ptes.range(span(va, len)).map(|(&v, _)| v).collect();
@@ -211,7 +264,8 @@ impl Translation for MockMmu {
     }
 
     fn protect(&self, va: u64, len: u64, flags: MmuFlags) {
-        assert!(va.is_multiple_of(PAGE_SIZE) && len.is_multiple_of(PAGE_SIZE), "unaligned protect");
+        self.check(va, len);
+        Self::check_flags(flags);
         let mut tables = self.tables();
         tables.log.push(MmuOp::Protect { va, len, flags });
         for (_, pte) in tables.ptes.range_mut(span(va, len)) {
@@ -242,7 +296,7 @@ mod tests {
 
     #[test]
     fn records_calls_and_updates_the_table() {
-        let mmu = MockMmu::new();
+        let mmu = MockMmu::with_range(0, 1 << 30);
         mmu.map(0x1000, 0x8000, RW).unwrap();
         mmu.map(0x2000, 0x9000, MmuFlags::READ).unwrap();
         mmu.protect(0x0, 0x3000, MmuFlags::READ);
@@ -264,7 +318,7 @@ mod tests {
 
     #[test]
     fn touch_checks_permissions_and_sets_accessed_and_dirty() {
-        let mmu = MockMmu::new();
+        let mmu = MockMmu::with_range(0, 1 << 30);
         assert_eq!(mmu.touch(0x1000, Access::Read), Err(Access::Read));
         mmu.map(0x1000, 0x8000, MmuFlags::READ).unwrap();
         assert_eq!(mmu.touch(0x1234, Access::Write), Err(Access::Write));
@@ -284,12 +338,24 @@ mod tests {
 
     #[test]
     fn ranges_may_end_at_the_top_of_the_address_space() {
-        let mmu = MockMmu::new();
         let top = u64::MAX - PAGE_SIZE + 1;
+        let mmu = MockMmu::with_range(top, PAGE_SIZE);
         mmu.map(top, 0x8000, RW).unwrap();
         mmu.protect(top, PAGE_SIZE, MmuFlags::READ);
         assert_eq!(mmu.query(top), Some((0x8000, MmuFlags::READ)));
         mmu.unmap(top, PAGE_SIZE);
         assert!(mmu.ptes().is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "outside the address space")]
+    fn refuses_addresses_outside_its_range() {
+        MockMmu::with_range(0x10_0000, 0x10_0000).unmap(0x20_0000, PAGE_SIZE);
+    }
+
+    #[test]
+    #[should_panic(expected = "execute-only")]
+    fn refuses_execute_only_translations() {
+        MockMmu::new().map(MOCK_ASPACE_BASE, 0x8000, MmuFlags::EXECUTE).unwrap();
     }
 }

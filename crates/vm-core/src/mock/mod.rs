@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use cache::MockCache;
 pub use frames::{MockFrames, BASE, POISON};
-pub use mmu::{MmuOp, MockMmu, Pte};
+pub use mmu::{MmuOp, MockMmu, Pte, MOCK_ASPACE_BASE, MOCK_ASPACE_SIZE};
 pub use waiter::MockWaiter;
 
 use crate::context::VmContext;

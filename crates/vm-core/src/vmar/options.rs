@@ -48,6 +48,15 @@ impl VmFlags {
         VmFlags::from_bits_truncate(perms.bits() << 7)
     }
 
+    /// Zircon's `is_valid_mapping_protection`: no WRITE without READ, and
+    /// no EXECUTE without READ unless the tables can map execute-only pages.
+    pub fn valid_protection(self, can_map_execute_only: bool) -> bool {
+        let perms = self.perms();
+        perms.contains(MmuFlags::READ)
+            || !(perms.contains(MmuFlags::WRITE)
+                || (perms.contains(MmuFlags::EXECUTE) && !can_map_execute_only))
+    }
+
     /// SPECIFIC or SPECIFIC_OVERWRITE: the caller chose the address.
     pub fn is_specific(self) -> bool {
         self.intersects(VmFlags::SPECIFIC | VmFlags::SPECIFIC_OVERWRITE)
@@ -81,6 +90,16 @@ impl VmOptions {
             return Err(Status::InvalidArgs);
         }
         Ok(VmOptions { flags, align_log2 })
+    }
+
+    /// Zircon's `ZX_VM_PERM_READ_IF_XOM_UNSUPPORTED`: on tables that cannot
+    /// map execute-only pages the flag adds PERM_READ, before rights and
+    /// protections are checked; otherwise it changes nothing.
+    pub fn resolve_xom(mut self, can_map_execute_only: bool) -> VmOptions {
+        if self.flags.contains(VmFlags::PERM_READ_IF_XOM_UNSUPPORTED) && !can_map_execute_only {
+            self.flags |= VmFlags::PERM_READ;
+        }
+        self
     }
 
     /// The alignment a new region's base must have: at least a page.
@@ -167,6 +186,20 @@ mod tests {
         assert_eq!(f.can_map(), MmuFlags::READ | MmuFlags::EXECUTE);
         assert_eq!(f.perms(), MmuFlags::WRITE);
         assert_eq!(VmFlags::from_can_map(MmuFlags::all()), VmFlags::CAN_MAP_PERMS);
+    }
+
+    #[test]
+    fn execute_only_needs_the_tables_or_the_fallback_flag() {
+        let x = VmFlags::PERM_EXECUTE;
+        assert!(!x.valid_protection(false));
+        assert!(x.valid_protection(true));
+        assert!(!VmFlags::PERM_WRITE.valid_protection(true));
+        assert!((x | VmFlags::PERM_READ).valid_protection(false));
+        assert!(VmFlags::empty().valid_protection(false));
+        let fallback = VmOptions::from(x | VmFlags::PERM_READ_IF_XOM_UNSUPPORTED);
+        assert!(fallback.resolve_xom(false).flags.contains(VmFlags::PERM_READ));
+        assert!(!fallback.resolve_xom(true).flags.contains(VmFlags::PERM_READ));
+        assert!(!VmOptions::from(x).resolve_xom(false).flags.contains(VmFlags::PERM_READ));
     }
 
     #[test]

@@ -27,8 +27,8 @@ pub struct Env {
 impl Env {
     pub fn new() -> Env {
         let machine = Machine::new(256);
-        let mmu = Arc::new(MockMmu::new());
-        let root = Vmar::new_root(&machine.ctx, mmu.clone(), ROOT_BASE, ROOT_SIZE);
+        let mmu = Arc::new(MockMmu::with_range(ROOT_BASE, ROOT_SIZE));
+        let root = Vmar::new_root(&machine.ctx, mmu.clone());
         Env { root, mmu, machine }
     }
 

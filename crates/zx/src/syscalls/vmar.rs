@@ -35,9 +35,11 @@ impl Zx {
     /// `zx_vmar_map`: maps `len` bytes of the VMO `vmo` from `vmo_offset`;
     /// returns the address. Checked in Zircon's order: both handles
     /// (BAD_HANDLE, WRONG_TYPE), the VMO handle's MAP right (ACCESS_DENIED,
-    /// even with no permissions requested), the options (INVALID_ARGS for
-    /// unknown bits, WRITE without READ, or `CAN_MAP_*`, which
-    /// callers may not pass), then each requested permission against the
+    /// even with no permissions requested), `ZX_VM_PERM_READ_IF_XOM_UNSUPPORTED`
+    /// (which adds READ where execute-only pages cannot be mapped), the
+    /// options (INVALID_ARGS for unknown bits, WRITE without READ, EXECUTE
+    /// without READ on such tables, or `CAN_MAP_*`, which callers may not
+    /// pass), then each requested permission against the
     /// READ/WRITE/EXECUTE rights of both handles (ACCESS_DENIED). What both
     /// handles allow bounds later [`Zx::vmar_protect`] calls on the mapping;
     /// the rest is [`Vmar::map`](vm_core::vmar::Vmar::map)'s.
@@ -52,9 +54,10 @@ impl Zx {
     ) -> Result<u64, Status> {
         let (region, vmar_rights) = self.vmar(vmar, Rights::empty())?;
         let (object, vmo_rights) = self.vmo(vmo, Rights::MAP)?;
-        let mut options = VmOptions::from_raw(options)?;
+        let mut options = VmOptions::from_raw(options)?.resolve_xom(region.can_map_execute_only());
         let flags = options.flags;
-        if !valid_protection(flags) || flags.intersects(VmFlags::CAN_MAP_PERMS) {
+        if !flags.valid_protection(region.can_map_execute_only()) || flags.intersects(VmFlags::CAN_MAP_PERMS)
+        {
             return Err(Status::InvalidArgs);
         }
         let allowed = vmar_rights & vmo_rights;
@@ -74,12 +77,18 @@ impl Zx {
     }
 
     /// `zx_vmar_protect`: the handle needs READ, WRITE and EXECUTE for each
-    /// permission requested (ACCESS_DENIED, before the options are checked);
-    /// sub-regions in the range need [`Rights::OP_CHILDREN`]. The rest is
+    /// permission requested, READ included when
+    /// `ZX_VM_PERM_READ_IF_XOM_UNSUPPORTED` adds it (ACCESS_DENIED, before
+    /// the options are checked); sub-regions in the range need
+    /// [`Rights::OP_CHILDREN`]. The rest is
     /// [`Vmar::protect`](vm_core::vmar::Vmar::protect)'s.
     pub fn vmar_protect(&self, vmar: Handle, options: VmOption, addr: u64, len: u64) -> Result<(), Status> {
-        let perms = VmFlags::from_bits_truncate(options).perms();
-        let (region, rights) = self.vmar(vmar, Rights::from_perms(perms))?;
+        let (region, rights) = self.vmar(vmar, Rights::empty())?;
+        let xom = region.can_map_execute_only();
+        let perms = VmOptions::from(VmFlags::from_bits_truncate(options)).resolve_xom(xom).flags.perms();
+        if !rights.contains(Rights::from_perms(perms)) {
+            return Err(Status::AccessDenied);
+        }
         let options = VmOptions::from_raw(options)?;
         region.protect(options, addr, len, rights.contains(Rights::OP_CHILDREN))
     }
@@ -122,10 +131,4 @@ impl Zx {
         }
         region.destroy()
     }
-}
-
-/// Zircon's `is_valid_mapping_protection`: a mapping cannot be writable
-/// without being readable (execute-only is allowed: aarch64 can map it).
-fn valid_protection(flags: VmFlags) -> bool {
-    flags.contains(VmFlags::PERM_READ) || !flags.contains(VmFlags::PERM_WRITE)
 }
