@@ -223,7 +223,9 @@ fn judge(run: &qemu::Run, expect: &Expect) -> Option<String> {
 fn test() -> Result<i32, String> {
     let root = root();
     println!("xtask: host tests (cargo test)");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo = std::env::var_os("CARGO")
+        .map_or_else(|| toolchain::which("cargo").unwrap_or("cargo".into()), PathBuf::from);
+    toolchain::check_host(&cargo)?;
     let host = Command::new(&cargo)
         .current_dir(&root)
         .args(["test", "--all-features"])

@@ -39,60 +39,162 @@ pub fn choose_route() -> Result<Route, String> {
     Ok(if installed { Route::Rustup } else { Route::Debian })
 }
 
-/// Installs whatever `route` and QEMU still lack; with everything present it
-/// installs nothing.
+/// The oldest Rust the workspace builds with: its `rust-version`.
+pub fn min_rust() -> Version {
+    Version::parse(env!("CARGO_PKG_RUST_VERSION")).expect("the workspace declares rust-version")
+}
+
+/// A Rust version, `major.minor.patch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(u32, u32, u32);
+
+impl Version {
+    /// The first `x.y[.z]` in `text`, after an optional Debian epoch:
+    /// `rustc 1.85.0 (…)`, `1.96.0+dfsg1-1~deb12u1`, `1.87`.
+    pub fn parse(text: &str) -> Option<Version> {
+        text.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+            .map(|word| word.rsplit(':').next().unwrap_or(word))
+            .find_map(|word| {
+                let mut parts = word.split('.').map(|n| n.parse::<u32>().ok());
+                let (major, minor) = (parts.next()??, parts.next()??);
+                Some(Version(major, minor, parts.next().flatten().unwrap_or(0)))
+            })
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// The version `rustc --version` reports, if `rustc` runs.
+fn rustc_version(rustc: &Path) -> Option<Version> {
+    let out = Command::new(rustc).arg("--version").output().ok()?;
+    out.status.success().then(|| Version::parse(&String::from_utf8_lossy(&out.stdout)))?
+}
+
+/// Fails with one line unless the rustc next to `cargo` (the toolchain that
+/// builds the host crates) is at least [`min_rust`].
+pub fn check_host(cargo: &Path) -> Result<(), String> {
+    let rustc = cargo.with_file_name("rustc");
+    let rustc = if rustc.is_file() { rustc } else { PathBuf::from("rustc") };
+    let min = min_rust();
+    match rustc_version(&rustc) {
+        Some(found) if found >= min => Ok(()),
+        Some(found) => Err(format!(
+            "the host toolchain ({}) is Rust {found}; this workspace needs Rust {min} or newer: run `rustup update stable`",
+            rustc.display()
+        )),
+        None => Err(format!("cannot run {} to check its version", rustc.display())),
+    }
+}
+
+/// Installs whatever `route` and QEMU still lack, and upgrades Debian's Rust
+/// when it is older than [`min_rust`]; with everything present and new
+/// enough it installs nothing. Package lists are refreshed before any
+/// install: a fresh machine's lists are months old, and installing from
+/// them would give an old Rust.
 pub fn ensure(route: Route) -> Result<(), String> {
-    let mut missing: Vec<(&str, &str)> = Vec::new();
-    if route == Route::Debian {
-        if !Path::new(DEBIAN_CARGO).exists() {
-            missing.push(("cargo-web", "Debian's cargo"));
+    let min = min_rust();
+    let mut wanted: Vec<(&str, String)> = Vec::new();
+    match route {
+        Route::Debian => {
+            let found = rustc_version(Path::new(DEBIAN_RUSTC));
+            let old = found.filter(|v| *v < min);
+            let rust_packages = [
+                ("cargo-web", "Debian's cargo", Path::new(DEBIAN_CARGO)),
+                ("rustc-web", "Debian's rustc", Path::new(DEBIAN_RUSTC)),
+                ("rust-web-src", "the Rust library sources for -Zbuild-std", Path::new(DEBIAN_RUST_SRC)),
+            ];
+            for (package, what, path) in rust_packages {
+                match old {
+                    Some(v) => {
+                        wanted.push((package, format!("{what}: {v} is installed, Rust {min} is needed")))
+                    }
+                    None if !path.exists() => wanted.push((package, what.to_string())),
+                    None => {}
+                }
+            }
+            if which("ld.lld").is_none() {
+                wanted.push(("lld", "the linker ld.lld".into()));
+            }
         }
-        if !Path::new(DEBIAN_RUSTC).exists() {
-            missing.push(("rustc-web", "Debian's rustc"));
-        }
-        if !Path::new(DEBIAN_RUST_SRC).exists() {
-            missing.push(("rust-web-src", "the Rust library sources for -Zbuild-std"));
-        }
-        if which("ld.lld").is_none() {
-            missing.push(("lld", "the linker ld.lld"));
+        Route::Rustup => {
+            let rustc = which("rustc").ok_or("rustup's rustc is not on PATH")?;
+            match rustc_version(&rustc) {
+                Some(found) if found < min => {
+                    return Err(format!(
+                        "rustup's toolchain is Rust {found}; this workspace needs Rust {min} or newer: run `rustup update stable`"
+                    ))
+                }
+                Some(_) => {}
+                None => return Err(format!("cannot run {} to check its version", rustc.display())),
+            }
         }
     }
     if which("qemu-system-aarch64").is_none() {
-        missing.push(("qemu-system-arm", "qemu-system-aarch64"));
+        wanted.push(("qemu-system-arm", "qemu-system-aarch64".into()));
     }
-    if missing.is_empty() {
+    if wanted.is_empty() {
         return Ok(());
     }
-    for (package, why) in &missing {
+    println!("xtask: refreshing the package lists (apt-get update) before installing");
+    apt(&["update", "-q"])?;
+    if route == Route::Debian && wanted.iter().any(|(p, _)| *p == "rustc-web") {
+        match apt_candidate("rustc-web") {
+            Some(candidate) if candidate >= min => {}
+            found => {
+                return Err(format!(
+                    "Debian offers rustc-web {}, but this workspace needs Rust {min} or newer: add bookworm-security \
+                     (`deb http://deb.debian.org/debian-security bookworm-security main`) to the apt sources, \
+                     or install rustup's target (`rustup target add aarch64-unknown-none`), and run again",
+                    found.map_or("(none)".to_string(), |v| v.to_string())
+                ))
+            }
+        }
+    }
+    for (package, why) in &wanted {
         println!("xtask: installing Debian package {package} ({why})");
     }
-    let packages: Vec<&str> = missing.iter().map(|(p, _)| *p).collect();
-    apt_install(&packages)
-}
-
-fn apt_install(packages: &[&str]) -> Result<(), String> {
-    let sudo = if is_root() { None } else { which("sudo") };
-    let apt = |args: &[&str]| -> Result<(), String> {
-        let mut cmd = match &sudo {
-            Some(sudo) => {
-                let mut c = Command::new(sudo);
-                c.arg("apt-get");
-                c
-            }
-            None => Command::new("apt-get"),
-        };
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        let status = cmd.status().map_err(|e| format!("apt-get: {e}"))?;
-        status.success().then_some(()).ok_or_else(|| format!("apt-get {} failed: {status}", args.join(" ")))
-    };
     let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
-    install.extend_from_slice(packages);
-    // A fresh machine has no package lists yet: update once, then retry.
-    if apt(&install).is_err() {
-        apt(&["update", "-q"])?;
-        apt(&install)?;
+    install.extend(wanted.iter().map(|(p, _)| *p));
+    apt(&install)?;
+    if route == Route::Debian {
+        match rustc_version(Path::new(DEBIAN_RUSTC)) {
+            Some(found) if found >= min => {}
+            found => {
+                return Err(format!(
+                    "after installing, Debian's rustc is {}; this workspace needs Rust {min} or newer",
+                    found.map_or("missing".to_string(), |v| v.to_string())
+                ))
+            }
+        }
     }
     Ok(())
+}
+
+/// The version `apt-get install` would install of `package`.
+fn apt_candidate(package: &str) -> Option<Version> {
+    let out = Command::new("apt-cache").args(["policy", package]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.trim().strip_prefix("Candidate:"))?;
+    Version::parse(line.trim())
+}
+
+/// Runs `apt-get args`, through sudo when not root.
+fn apt(args: &[&str]) -> Result<(), String> {
+    let mut cmd = match (is_root(), which("sudo")) {
+        (false, Some(sudo)) => {
+            let mut c = Command::new(sudo);
+            c.arg("apt-get");
+            c
+        }
+        _ => Command::new("apt-get"),
+    };
+    cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    let status = cmd.status().map_err(|e| format!("apt-get: {e}"))?;
+    status.success().then_some(()).ok_or_else(|| format!("apt-get {} failed: {status}", args.join(" ")))
 }
 
 fn is_root() -> bool {
@@ -140,4 +242,22 @@ pub fn image_build_command(route: Route, root: &Path, packages: &[&str], target_
         cmd.args(["-Zbuild-std=core,alloc,compiler_builtins", "-Zbuild-std-features=compiler-builtins-mem"]);
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_from_rustc_and_debian() {
+        assert_eq!(
+            Version::parse("rustc 1.85.0 (4d91de4e4 2025-02-17) (built from a source tarball)"),
+            Some(Version(1, 85, 0))
+        );
+        assert_eq!(Version::parse("1.96.0+dfsg1-1~deb12u1"), Some(Version(1, 96, 0)));
+        assert_eq!(Version::parse("1:14.0-55.7~deb12u1"), Some(Version(14, 0, 0)));
+        assert_eq!(Version::parse("1.87"), Some(Version(1, 87, 0)));
+        assert_eq!(Version::parse("(none)"), None);
+        assert!(Version(1, 85, 0) < min_rust() && min_rust() <= Version(1, 96, 0));
+    }
 }
