@@ -55,7 +55,7 @@ const PROTECT_FLAGS: VmFlags = VmFlags::PERMS.union(VmFlags::PERM_READ_IF_XOM_UN
 /// minus the rights). Its base, size and `CAN_MAP_*` never change; once the
 /// region is destroyed every operation on it fails with `BAD_STATE`.
 pub struct Vmar {
-    aspace: Arc<Aspace>,
+    space: Arc<AddressSpace>,
     id: RegionId,
     base: u64,
     size: u64,
@@ -63,7 +63,7 @@ pub struct Vmar {
 }
 
 /// One address space: its translation tables and its region tree.
-struct Aspace {
+struct AddressSpace {
     ctx: Arc<VmContext>,
     mmu: Arc<dyn Translation>,
     tree: Mutex<Tree>,
@@ -247,7 +247,7 @@ impl Tree {
     }
 }
 
-impl Drop for Aspace {
+impl Drop for AddressSpace {
     fn drop(&mut self) {
         let mut dead = Vec::new();
         self.tree.get_mut().destroy(ROOT, &mut dead);
@@ -277,8 +277,8 @@ impl Vmar {
         let flags = VmFlags::CAN_MAP_PERMS | VmFlags::CAN_MAP_SPECIFIC;
         let root = Region { base, size, parent: None, children: BTreeMap::new() };
         let tree = Tree { regions: BTreeMap::from([(ROOT, root)]), next_id: ROOT + 1 };
-        let aspace = Arc::new(Aspace { ctx: ctx.clone(), mmu, tree: Mutex::new(tree) });
-        Arc::new(Vmar { aspace, id: ROOT, base, size, flags })
+        let space = Arc::new(AddressSpace { ctx: ctx.clone(), mmu, tree: Mutex::new(tree) });
+        Arc::new(Vmar { space, id: ROOT, base, size, flags })
     }
 
     /// The region's first address.
@@ -299,17 +299,17 @@ impl Vmar {
     /// Whether the address space can map execute-only pages
     /// ([`Translation::can_map_execute_only`]).
     pub fn can_map_execute_only(&self) -> bool {
-        self.aspace.mmu.can_map_execute_only()
+        self.space.mmu.can_map_execute_only()
     }
 
     /// The VM context the address space belongs to.
     pub fn context(&self) -> &Arc<VmContext> {
-        &self.aspace.ctx
+        &self.space.ctx
     }
 
     /// Whether the region has not been destroyed.
     pub fn is_alive(&self) -> bool {
-        self.aspace.tree.lock().regions.contains_key(&self.id)
+        self.space.tree.lock().regions.contains_key(&self.id)
     }
 
     fn contains(&self, addr: u64, len: u64) -> bool {
@@ -374,7 +374,7 @@ impl Vmar {
         if !self.flags.contains(flags & VmFlags::CAN_MAP_PERMS) {
             return Err(Status::AccessDenied);
         }
-        let mut tree = self.aspace.tree.lock();
+        let mut tree = self.space.tree.lock();
         tree.region(self.id)?;
         let (base, check_free) = self.place(&tree, options, offset, size)?;
         if check_free && !tree.overlapping(self.id, base, base + size).is_empty() {
@@ -382,7 +382,7 @@ impl Vmar {
         }
         let flags = flags & (VmFlags::CAN_MAP_PERMS | VmFlags::CAN_MAP_SPECIFIC);
         let id = tree.insert_region(self.id, base, size);
-        Ok(Arc::new(Vmar { aspace: self.aspace.clone(), id, base, size, flags }))
+        Ok(Arc::new(Vmar { space: self.space.clone(), id, base, size, flags }))
     }
 
     /// `zx_vmar_map` (digest §2.12): maps `len` bytes of `vmo` from
@@ -441,7 +441,7 @@ impl Vmar {
         }
         let mut dead = Vec::new();
         let (va, mapping) = {
-            let mut tree = self.aspace.tree.lock();
+            let mut tree = self.space.tree.lock();
             tree.region(self.id)?;
             let (va, check_free) = self.place(&tree, options, vmar_offset, len)?;
             let taken = if check_free { tree.overlapping(self.id, va, va + len) } else { Vec::new() };
@@ -461,7 +461,7 @@ impl Vmar {
             }
             let ceiling = (flags.can_map() | perms) & self.flags.can_map();
             let run = Run { len, perms };
-            let mapping = Mapping::new(vmo.clone(), self.aspace.mmu.clone(), va, vmo_offset, run, ceiling);
+            let mapping = Mapping::new(vmo.clone(), self.space.mmu.clone(), va, vmo_offset, run, ceiling);
             tree.child_map(self.id).insert(va, Child::Mapping(mapping.clone()));
             (va, mapping)
         };
@@ -479,7 +479,7 @@ impl Vmar {
     fn remove_mapping(&self, va: u64, mapping: &Arc<Mapping>) {
         let mut dead = Vec::new();
         {
-            let mut tree = self.aspace.tree.lock();
+            let mut tree = self.space.tree.lock();
             if let Some(run) = mapping.run(va) {
                 tree.cut(self.id, va, mapping, va, run.len, &mut dead);
             }
@@ -503,7 +503,7 @@ impl Vmar {
         }
         let mut dead = Vec::new();
         {
-            let mut tree = self.aspace.tree.lock();
+            let mut tree = self.space.tree.lock();
             tree.region(self.id)?;
             if !self.contains(addr, len) {
                 return Err(Status::InvalidArgs);
@@ -558,7 +558,7 @@ impl Vmar {
         {
             return Err(Status::InvalidArgs);
         }
-        let mut tree = self.aspace.tree.lock();
+        let mut tree = self.space.tree.lock();
         tree.region(self.id)?;
         if !self.contains(addr, len) {
             return Err(Status::InvalidArgs);
@@ -609,7 +609,7 @@ impl Vmar {
         }
         let mut items = Vec::new();
         {
-            let tree = self.aspace.tree.lock();
+            let tree = self.space.tree.lock();
             tree.region(self.id)?;
             if !self.contains(addr, len) {
                 return Err(Status::OutOfRange);
@@ -657,7 +657,7 @@ impl Vmar {
     pub fn destroy(&self) -> Result<(), Status> {
         let mut dead = Vec::new();
         {
-            let mut tree = self.aspace.tree.lock();
+            let mut tree = self.space.tree.lock();
             tree.region(self.id)?;
             tree.destroy(self.id, &mut dead);
         }
@@ -668,7 +668,7 @@ impl Vmar {
     /// The mapping that covers page `va` in this region or below, checked
     /// for `access` (`NOT_FOUND`, `ACCESS_DENIED`).
     pub(crate) fn fault_target(&self, va: u64, access: crate::fault::Access) -> Result<FaultTarget, Status> {
-        let tree = self.aspace.tree.lock();
+        let tree = self.space.tree.lock();
         let (mapping, at) = self.mapping_at(&tree, va)?;
         let run = mapping.run(at).ok_or(Status::NotFound)?;
         if !run.perms.contains(access.required()) {
@@ -698,7 +698,7 @@ impl Vmar {
     /// The VMO mapped at `va` and the offset of `va` in it, if any; for
     /// reports such as a fatal page fault's.
     pub fn vmo_at(&self, va: u64) -> Option<(Arc<Vmo>, u64)> {
-        let tree = self.aspace.tree.lock();
+        let tree = self.space.tree.lock();
         let (mapping, _) = self.mapping_at(&tree, va).ok()?;
         Some((mapping.vmo().clone(), mapping.offset_of(va)))
     }

@@ -12,15 +12,23 @@
 //! Mappings register a [`VmoMapping`]; when a page a mapping may translate
 //! changes, the VMO calls it after dropping its lock.
 
+mod cache_op;
+mod discard;
+mod family;
+mod notices;
+
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::context::VmContext;
 use crate::cow::{Content, CowTree, NodeId, Reserve};
-use crate::platform::{CacheOp, FrameAllocator, PhysAddr};
+use crate::platform::PhysAddr;
 use crate::slab::Slab;
 use crate::{Status, PAGE_SIZE};
+use discard::Discard;
+use family::{Family, View, Window};
+use notices::{NoticeKind, Notices, Runs};
 
 /// The largest VMO size: `round_down(u64::MAX, P)`.
 pub const MAX_SIZE: u64 = u64::MAX - (PAGE_SIZE - 1);
@@ -76,165 +84,6 @@ pub trait VmoMapping: Send + Sync {
     /// The pages of `[offset, offset + len)` became shared copy-on-write:
     /// remove write permission from their translations.
     fn remove_write_vmo_range(&self, offset: u64, len: u64);
-}
-
-/// Discardable lifecycle (digest §2.11 LOCK/TRY_LOCK/UNLOCK).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Discard {
-    /// Never locked: not eligible for reclaim.
-    Unset,
-    Locked(u64),
-    Unlocked,
-    Discarded,
-}
-
-#[derive(Clone, Copy)]
-struct Window {
-    offset: u64,
-    size: u64,
-}
-
-struct View {
-    node: NodeId,
-    /// `None`: the whole leaf, following its size. `Some`: a slice.
-    window: Option<Window>,
-    mappings: Vec<Weak<dyn VmoMapping>>,
-}
-
-struct Family {
-    cow: CowTree,
-    views: Slab<View>,
-    /// Used only by a discardable root, which can have no children.
-    discard: Discard,
-}
-
-#[derive(Clone, Copy)]
-enum NoticeKind {
-    Unmap,
-    RemoveWrite,
-}
-
-/// What a change made under the family lock leaves to do: tell the mappings
-/// that may translate to pages the family let go of or now shares, and only
-/// then return the frames it freed. Both happen before the lock is dropped,
-/// so no CPU can use a stale translation to a freed frame (which a new owner
-/// may already hold) or write a page through one after it became shared.
-///
-/// It stands in for the frame allocator of the operations that free frames:
-/// their frees wait here for the mapping calls.
-struct Notices<'a> {
-    calls: Vec<(Arc<dyn VmoMapping>, NoticeKind, u64, u64)>,
-    frames: &'a dyn FrameAllocator,
-    freed: spin::Mutex<Vec<PhysAddr>>,
-}
-
-impl<'a> Notices<'a> {
-    fn new(frames: &'a dyn FrameAllocator) -> Self {
-        Notices { calls: Vec::new(), frames, freed: spin::Mutex::new(Vec::new()) }
-    }
-
-    fn deliver(self) {
-        for (mapping, kind, offset, len) in self.calls {
-            match kind {
-                NoticeKind::Unmap => mapping.unmap_vmo_range(offset, len),
-                NoticeKind::RemoveWrite => mapping.remove_write_vmo_range(offset, len),
-            }
-        }
-        for frame in self.freed.into_inner() {
-            self.frames.free(frame);
-        }
-    }
-}
-
-impl FrameAllocator for Notices<'_> {
-    fn alloc(&self) -> Option<PhysAddr> {
-        self.frames.alloc()
-    }
-    fn free(&self, frame: PhysAddr) {
-        self.freed.lock().push(frame);
-    }
-    fn free_count(&self) -> usize {
-        self.frames.free_count()
-    }
-    fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
-        self.frames.read(frame, offset, buf)
-    }
-    fn write(&self, frame: PhysAddr, offset: usize, data: &[u8]) {
-        self.frames.write(frame, offset, data)
-    }
-    fn zero(&self, frame: PhysAddr, offset: usize, len: usize) {
-        self.frames.zero(frame, offset, len)
-    }
-    fn copy(&self, dst: PhysAddr, src: PhysAddr) {
-        self.frames.copy(dst, src)
-    }
-}
-
-/// Page-aligned runs, built in increasing order.
-#[derive(Default)]
-struct Runs(Vec<(u64, u64)>);
-
-impl Runs {
-    fn add(&mut self, offset: u64) {
-        match self.0.last_mut() {
-            Some((_, end)) if *end == offset => *end += PAGE_SIZE,
-            _ => self.0.push((offset, offset + PAGE_SIZE)),
-        }
-    }
-}
-
-impl Family {
-    /// NOT_FOUND while a discarded VMO has not been locked again: its pages
-    /// may not be looked up (Zircon's `LookupPagesLocked`).
-    fn check_not_discarded(&self) -> Result<(), Status> {
-        match self.discard {
-            Discard::Discarded => Err(Status::NotFound),
-            _ => Ok(()),
-        }
-    }
-
-    fn view(&self, view: usize) -> &View {
-        self.views.get(view)
-    }
-
-    /// The leaf, the view's offset 0 in it, and the view's size.
-    fn geometry(&self, view: usize) -> (NodeId, u64, u64) {
-        let v = self.view(view);
-        let leaf_size = self.cow.size(v.node);
-        match v.window {
-            None => (v.node, 0, leaf_size),
-            Some(w) => (v.node, w.offset, w.size.min(leaf_size.saturating_sub(w.offset))),
-        }
-    }
-
-    fn add_view(&mut self, view: View) -> usize {
-        self.views.insert(view)
-    }
-
-    /// Queues `kind` for every mapping of every view of `leaf` overlapping the
-    /// leaf's `[start, end)`.
-    fn notify(&self, leaf: NodeId, start: u64, end: u64, kind: NoticeKind, out: &mut Notices) {
-        for v in self.views.iter().filter(|v| v.node == leaf) {
-            let (s, e) = match v.window {
-                None => (start, end),
-                Some(w) => {
-                    (start.max(w.offset) - w.offset, end.min(w.offset + w.size).saturating_sub(w.offset))
-                }
-            };
-            if s >= e {
-                continue;
-            }
-            for m in v.mappings.iter().filter_map(Weak::upgrade) {
-                out.calls.push((m, kind, s, e - s));
-            }
-        }
-    }
-
-    fn notify_runs(&self, leaf: NodeId, runs: &Runs, out: &mut Notices) {
-        for &(s, e) in &runs.0 {
-            self.notify(leaf, s, e, NoticeKind::Unmap, out);
-        }
-    }
 }
 
 fn round_up(x: u64) -> Option<u64> {
@@ -528,113 +377,6 @@ impl Vmo {
     /// always present, so only the range is checked (zero length is OK).
     pub fn prefetch(&self, offset: u64, len: u64) -> Result<(), Status> {
         self.check_hint(offset, len)
-    }
-
-    /// LOCK/TRY_LOCK/UNLOCK checks: a discardable VMO (else NOT_SUPPORTED)
-    /// and exactly `(0, size)` with `len` rounded up (else OUT_OF_RANGE).
-    fn check_lock_range(&self, fam: &Family, offset: u64, len: u64) -> Result<u64, Status> {
-        if !self.discardable {
-            return Err(Status::NotSupported);
-        }
-        let size = fam.geometry(self.view).2;
-        if offset != 0 || round_up(len) != Some(size) {
-            return Err(Status::OutOfRange);
-        }
-        Ok(size)
-    }
-
-    /// `ZX_VMO_OP_LOCK`: protects the VMO from discard; reports the range
-    /// discarded since it was last unlocked.
-    pub fn lock(&self, offset: u64, len: u64) -> Result<LockState, Status> {
-        let mut fam = self.family.lock();
-        let size = self.check_lock_range(&fam, offset, len)?;
-        let mut state = LockState { offset: 0, size, ..LockState::default() };
-        fam.discard = match fam.discard {
-            Discard::Locked(n) => Discard::Locked(n + 1),
-            Discard::Discarded => {
-                state.discarded_size = size;
-                Discard::Locked(1)
-            }
-            Discard::Unset | Discard::Unlocked => Discard::Locked(1),
-        };
-        Ok(state)
-    }
-
-    /// `ZX_VMO_OP_TRY_LOCK`: like LOCK, but UNAVAILABLE once discarded.
-    pub fn try_lock(&self, offset: u64, len: u64) -> Result<(), Status> {
-        let mut fam = self.family.lock();
-        self.check_lock_range(&fam, offset, len)?;
-        fam.discard = match fam.discard {
-            Discard::Discarded => return Err(Status::Unavailable),
-            Discard::Locked(n) => Discard::Locked(n + 1),
-            Discard::Unset | Discard::Unlocked => Discard::Locked(1),
-        };
-        Ok(())
-    }
-
-    /// `ZX_VMO_OP_UNLOCK`: BAD_STATE if not locked. The last unlock makes the
-    /// VMO eligible for [`VmContext::reclaim`].
-    pub fn unlock(&self, offset: u64, len: u64) -> Result<(), Status> {
-        let mut fam = self.family.lock();
-        self.check_lock_range(&fam, offset, len)?;
-        fam.discard = match fam.discard {
-            Discard::Locked(1) => Discard::Unlocked,
-            Discard::Locked(n) => Discard::Locked(n - 1),
-            _ => return Err(Status::BadState),
-        };
-        Ok(())
-    }
-
-    /// Discards the VMO's pages if it is unlocked; returns the frames freed.
-    pub(crate) fn discard_if_unlocked(&self) -> u64 {
-        self.locked(|fam, notices| {
-            if fam.discard != Discard::Unlocked {
-                return 0;
-            }
-            let (leaf, _, size) = fam.geometry(self.view);
-            let freed = fam.cow.own_pages(leaf);
-            fam.cow.decommit_all(leaf, &*notices);
-            fam.discard = Discard::Discarded;
-            fam.notify(leaf, 0, size, NoticeKind::Unmap, notices);
-            freed
-        })
-    }
-
-    /// The cache operations (digest §2.11, §3.6): `op` is applied to the
-    /// committed pages of the byte range, once per physically contiguous run;
-    /// uncommitted pages are skipped. Size 0 → INVALID_ARGS. Costs
-    /// O(committed pages), whatever the range length.
-    pub fn cache_op(&self, op: CacheOp, offset: u64, len: u64) -> Result<(), Status> {
-        if len == 0 {
-            return Err(Status::InvalidArgs);
-        }
-        let fam = self.family.lock();
-        let (leaf, base, size) = fam.geometry(self.view);
-        let end = range_end(offset, len, size)?;
-        let (start, end) = (base + offset, base + end);
-        let pages = fam.cow.visible(leaf, round_down(start), round_up(end).unwrap_or(MAX_SIZE));
-        // The current run: physical start, length, and the VMO offset it
-        // reaches; a run continues only where both are contiguous.
-        let mut run: Option<(PhysAddr, u64, u64)> = None;
-        for (off, frame) in pages {
-            let lo = off.max(start);
-            let hi = (off + PAGE_SIZE).min(end);
-            let pa = frame + (lo - off);
-            run = match run {
-                Some((run_pa, len, next)) if run_pa + len == pa && next == lo => {
-                    Some((run_pa, len + hi - lo, hi))
-                }
-                Some((run_pa, len, _)) => {
-                    self.ctx.cache.cache_op(op, run_pa, len);
-                    Some((pa, hi - lo, hi))
-                }
-                None => Some((pa, hi - lo, hi)),
-            };
-        }
-        if let Some((run_pa, len, _)) = run {
-            self.ctx.cache.cache_op(op, run_pa, len);
-        }
-        Ok(())
     }
 
     /// `zx_vmo_create_child` (digest §2.10), after the zx layer's handle,

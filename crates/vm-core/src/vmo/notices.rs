@@ -1,0 +1,84 @@
+//! Deferred work of a change made under a family lock: the mapping calls it
+//! owes and the frames it freed, in that order.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::VmoMapping;
+use crate::platform::{FrameAllocator, PhysAddr};
+use crate::PAGE_SIZE;
+
+#[derive(Clone, Copy)]
+pub(super) enum NoticeKind {
+    Unmap,
+    RemoveWrite,
+}
+
+/// What a change made under the family lock leaves to do: tell the mappings
+/// that may translate to pages the family let go of or now shares, and only
+/// then return the frames it freed. Both happen before the lock is dropped,
+/// so no CPU can use a stale translation to a freed frame (which a new owner
+/// may already hold) or write a page through one after it became shared.
+///
+/// It stands in for the frame allocator of the operations that free frames:
+/// their frees wait here for the mapping calls.
+pub(super) struct Notices<'a> {
+    pub(super) calls: Vec<(Arc<dyn VmoMapping>, NoticeKind, u64, u64)>,
+    frames: &'a dyn FrameAllocator,
+    freed: spin::Mutex<Vec<PhysAddr>>,
+}
+
+impl<'a> Notices<'a> {
+    pub(super) fn new(frames: &'a dyn FrameAllocator) -> Self {
+        Notices { calls: Vec::new(), frames, freed: spin::Mutex::new(Vec::new()) }
+    }
+
+    pub(super) fn deliver(self) {
+        for (mapping, kind, offset, len) in self.calls {
+            match kind {
+                NoticeKind::Unmap => mapping.unmap_vmo_range(offset, len),
+                NoticeKind::RemoveWrite => mapping.remove_write_vmo_range(offset, len),
+            }
+        }
+        for frame in self.freed.into_inner() {
+            self.frames.free(frame);
+        }
+    }
+}
+
+impl FrameAllocator for Notices<'_> {
+    fn alloc(&self) -> Option<PhysAddr> {
+        self.frames.alloc()
+    }
+    fn free(&self, frame: PhysAddr) {
+        self.freed.lock().push(frame);
+    }
+    fn free_count(&self) -> usize {
+        self.frames.free_count()
+    }
+    fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
+        self.frames.read(frame, offset, buf)
+    }
+    fn write(&self, frame: PhysAddr, offset: usize, data: &[u8]) {
+        self.frames.write(frame, offset, data)
+    }
+    fn zero(&self, frame: PhysAddr, offset: usize, len: usize) {
+        self.frames.zero(frame, offset, len)
+    }
+    fn copy(&self, dst: PhysAddr, src: PhysAddr) {
+        self.frames.copy(dst, src)
+    }
+}
+
+/// Page-aligned runs, built in increasing order.
+#[derive(Default)]
+pub(super) struct Runs(pub(super) Vec<(u64, u64)>);
+
+impl Runs {
+    pub(super) fn add(&mut self, offset: u64) {
+        match self.0.last_mut() {
+            Some((_, end)) if *end == offset => *end += PAGE_SIZE,
+            _ => self.0.push((offset, offset + PAGE_SIZE)),
+        }
+    }
+}
