@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use vm_core::mock::Machine;
-use vm_core::page_list::{DirtyState, PageList, Slot};
+use vm_core::page_list::{DirtyState, Entry, PageList};
 use vm_core::platform::{CacheOp, FrameAllocator};
 use vm_core::vmo::{ChildKind, Vmo, VmoOptions};
 use vm_core::PAGE_SIZE as P;
@@ -47,7 +47,7 @@ fn metadata_bytes_per_page(pages: u64) -> f64 {
     let before = LIVE.load(Ordering::Relaxed);
     let mut list = PageList::new();
     for i in 0..pages {
-        let old = list.replace(i, Slot::page(i * P, DirtyState::Untracked));
+        let old = list.replace(i, Entry::Page { frame: i * P, state: DirtyState::Untracked });
         assert!(old.is_empty());
     }
     let bytes = LIVE.load(Ordering::Relaxed) - before;

@@ -1,25 +1,37 @@
 //! The copy-on-write tree behind a family of VMOs (digest §3.4).
 //!
-//! Every VMO sees the pages of one *leaf* node. Taking a snapshot of a leaf
-//! moves its page list into a new *hidden* node (an O(1) move of the map, no
-//! per-page work) that becomes the parent of the leaf and of the new child;
-//! both start empty, so each sees the contents of the moment of the snapshot.
-//! Each node sees its parent's pages in a window: own offset `x` reads the
-//! parent's `x + parent_offset` while `x < parent_limit`, else zero. Shrinking
-//! lowers the limit, so a shrink-then-grow never re-exposes parent data.
+//! Every VMO sees the pages of one *visible* node. Each node sees its
+//! parent's pages in a window: own offset `x` reads the parent's
+//! `x + parent_offset` while `x < parent_limit`, else zero. Shrinking lowers
+//! the limit, so a shrink-then-grow never re-exposes parent data.
 //!
-//! A write to a page a leaf does not own *forks* it: if no other leaf can see
-//! the ancestor's page it is moved into the writer (migration), otherwise one
-//! page is copied. When a leaf closes, shrinks or zeroes pages, ancestor pages
-//! no leaf can see any more are freed and pages only one leaf can see move to
-//! it; a hidden node left with one child merges into it. So a family holds no
-//! more frames than its live contents need.
+//! Two kinds of clone share pages with their parent:
+//! - A *snapshot* of a node moves the node's page list into a new *hidden*
+//!   node (an O(1) move of the map) that becomes the parent of the node and
+//!   of the new child; both start empty, so each sees the contents of the
+//!   moment of the snapshot, and later writes on either side stay private
+//!   (bidirectional copy-on-write).
+//! - An *at-least-on-write* child hangs directly off a visible node, which
+//!   keeps its pages: the child sees the parent's current pages until it
+//!   writes them (unidirectional copy-on-write). Pager families use these,
+//!   since the pager keeps supplying into the root (§3.4).
+//!
+//! A write to a page a node does not own *forks* it: an ancestor's page no
+//! other node can see is moved into the writer (migration), otherwise one
+//! page is copied. When a VMO closes, shrinks or zeroes pages, hidden pages
+//! no visible node can see any more are freed and pages only one can see
+//! move to it; a hidden node left with one child merges into it. So a
+//! family holds no more frames than its live contents need.
+//!
+//! The root of a pager family is *paged*: an empty slot there is a page the
+//! pager has not supplied ([`Content::Missing`]), its pages carry the dirty
+//! states of §3.1, and it is never merged away or robbed of pages by a
+//! migration, even once its own VMO has closed and only clones see it.
 
-use crate::slab::Slab;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::page_list::{DirtyState, PageList, Slot};
+use crate::page_list::{DirtyState, Entry, Item, PageList};
 use crate::platform::{FrameAllocator, PhysAddr};
 use crate::{Status, PAGE_SIZE};
 
@@ -33,9 +45,13 @@ struct CowNode {
     parent_offset: u64,
     /// Own offsets below this may see the parent's pages.
     parent_limit: u64,
-    /// The two children of a hidden node; empty for a leaf.
+    /// The nodes whose parent this is: a hidden node's snapshot children,
+    /// or a visible node's at-least-on-write children.
     children: Vec<NodeId>,
+    /// No VMO views this node; it holds pages its children may see.
     hidden: bool,
+    /// The root of a pager family (see the module docs).
+    paged: bool,
     size: u64,
 }
 
@@ -73,32 +89,58 @@ impl Drop for Reserve<'_> {
     }
 }
 
-/// Who can see an ancestor's page.
+/// Who can see a hidden node's page.
 enum Viewers {
     None,
     One(NodeId, u64),
     Many,
 }
 
-/// A page as a leaf sees it.
+/// Where a page a node sees comes from.
+enum Found {
+    /// A frame in `node` at `offset` (that node's offset space).
+    Page {
+        node: NodeId,
+        offset: u64,
+        frame: PhysAddr,
+        state: DirtyState,
+    },
+    Zero,
+    /// The paged root has nothing at this (root) offset yet.
+    Missing(u64),
+}
+
+/// A page as a visible node sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Content {
-    /// Owned by the leaf: may be written in place.
-    Own(PhysAddr),
+    /// Owned by the node: may be written in place (a tracked page once it
+    /// is marked dirty).
+    Own(PhysAddr, DirtyState),
     /// An ancestor's page, shared copy-on-write.
     Shared(PhysAddr),
     /// Reads as zero.
     Zero,
+    /// The pager has not supplied it: the family's paged root must get the
+    /// page at this root offset (bytes) first.
+    Missing { root_offset: u64 },
 }
 
 /// The nodes of one family: roots, their clones and the hidden nodes.
 #[derive(Default)]
 pub(crate) struct CowTree {
-    nodes: Slab<CowNode>,
+    nodes: crate::slab::Slab<CowNode>,
 }
 
 fn page(offset: u64) -> u64 {
     offset / PAGE_SIZE
+}
+
+fn release(frames: &dyn FrameAllocator, entries: Vec<(u64, Entry)>) {
+    for (_, entry) in entries {
+        if let Some(frame) = entry.frame() {
+            frames.free(frame);
+        }
+    }
 }
 
 impl CowTree {
@@ -118,7 +160,7 @@ impl CowTree {
         self.nodes.remove(id)
     }
 
-    fn leaf(size: u64, parent: Option<NodeId>, parent_offset: u64, parent_limit: u64) -> CowNode {
+    fn new_node(size: u64, parent: Option<NodeId>, parent_offset: u64, parent_limit: u64) -> CowNode {
         CowNode {
             pages: PageList::new(),
             parent,
@@ -126,13 +168,16 @@ impl CowTree {
             parent_limit,
             children: Vec::new(),
             hidden: false,
+            paged: false,
             size,
         }
     }
 
-    /// A new parentless leaf of `size` bytes.
-    pub fn add_root(&mut self, size: u64) -> NodeId {
-        self.add(Self::leaf(size, None, 0, 0))
+    /// A new parentless node of `size` bytes; `paged` for a pager family.
+    pub fn add_root(&mut self, size: u64, paged: bool) -> NodeId {
+        let mut node = Self::new_node(size, None, 0, 0);
+        node.paged = paged;
+        self.add(node)
     }
 
     /// Whether no node is left.
@@ -141,7 +186,7 @@ impl CowTree {
         self.nodes.is_empty()
     }
 
-    /// The leaf's size in bytes.
+    /// The node's size in bytes.
     pub fn size(&self, leaf: NodeId) -> u64 {
         self.node(leaf).size
     }
@@ -150,6 +195,11 @@ impl CowTree {
     /// live snapshot children): the absence of a page does not imply zero.
     pub fn has_parent(&self, leaf: NodeId) -> bool {
         self.node(leaf).parent.is_some()
+    }
+
+    /// Whether `leaf` is a paged root, whose pages are dirty-tracked.
+    pub fn is_paged(&self, leaf: NodeId) -> bool {
+        self.node(leaf).paged
     }
 
     /// `leaf`'s offset 0 in the offset space of its family's first root.
@@ -170,27 +220,45 @@ impl CowTree {
 
     /// Pages `leaf` owns in its `[start, end)` (bytes).
     pub fn own_pages_in(&self, leaf: NodeId, start: u64, end: u64) -> u64 {
-        let pages = &self.node(leaf).pages;
-        let owned = pages.range(page(start), end.div_ceil(PAGE_SIZE));
-        owned.filter(|(_, slot)| slot.frame().is_some()).count() as u64
+        let pages = self.node(leaf).pages.pages(page(start), end.div_ceil(PAGE_SIZE));
+        pages.filter(|(_, entry)| entry.frame().is_some()).count() as u64
     }
 
-    /// The node, offset and frame of the page `leaf` sees at `offset`
-    /// (page-aligned), or `None` if it reads zero.
-    fn find(&self, leaf: NodeId, offset: u64) -> Option<(NodeId, u64, PhysAddr)> {
+    /// `leaf`'s own page list.
+    pub fn pages(&self, leaf: NodeId) -> &PageList {
+        &self.node(leaf).pages
+    }
+
+    /// Removes everything parentless `leaf` records in `[start, end)`
+    /// (page-aligned bytes) and hands the pages over to the caller: an
+    /// auxiliary VMO's pages on their way into a pager VMO (digest §2.4).
+    pub fn take(&mut self, leaf: NodeId, start: u64, end: u64) -> Vec<(u64, Entry)> {
+        debug_assert!(!self.has_parent(leaf));
+        self.node_mut(leaf).pages.take_range(page(start), page(end))
+    }
+
+    /// What `leaf` itself records at page-aligned `offset`.
+    pub fn entry(&self, leaf: NodeId, offset: u64) -> Entry {
+        self.node(leaf).pages.get(page(offset))
+    }
+
+    /// Where the page `leaf` sees at page-aligned `offset` comes from.
+    fn find(&self, leaf: NodeId, offset: u64) -> Found {
         let (mut id, mut off) = (leaf, offset);
         loop {
             let node = self.node(id);
-            let slot = node.pages.get(page(off));
-            if !slot.is_empty() {
-                return slot.frame().map(|frame| (id, off, frame));
+            match node.pages.get(page(off)) {
+                Entry::Page { frame, state } => return Found::Page { node: id, offset: off, frame, state },
+                Entry::Marker | Entry::Zero { .. } => return Found::Zero,
+                Entry::Empty => {}
             }
             match node.parent {
                 Some(parent) if off < node.parent_limit => {
                     off += node.parent_offset;
                     id = parent;
                 }
-                _ => return None,
+                None if node.paged && off < node.size => return Found::Missing(off),
+                _ => return Found::Zero,
             }
         }
     }
@@ -198,13 +266,76 @@ impl CowTree {
     /// What `leaf` sees at page-aligned `offset`. O(depth · log n).
     pub fn lookup(&self, leaf: NodeId, offset: u64) -> Content {
         match self.find(leaf, offset) {
-            Some((owner, _, frame)) if owner == leaf => Content::Own(frame),
-            Some((_, _, frame)) => Content::Shared(frame),
-            None => Content::Zero,
+            Found::Page { node, frame, state, .. } if node == leaf => Content::Own(frame, state),
+            Found::Page { frame, .. } => Content::Shared(frame),
+            Found::Zero => Content::Zero,
+            Found::Missing(root_offset) => Content::Missing { root_offset },
         }
     }
 
-    /// The leaves that see `id`'s slot at `offset`, counted up to two.
+    /// The end of the run of pages from `start` (which `leaf` sees as
+    /// [`Content::Missing`]) that are missing too, up to `end` (bytes of
+    /// `leaf`): the run stops at any page `leaf` or an ancestor on the way
+    /// has, and at every window's limit (digest §2.15: batching checks
+    /// ancestor pages). O(depth · log n).
+    pub fn missing_run(&self, leaf: NodeId, start: u64, end: u64) -> u64 {
+        let (mut id, mut s, mut e, mut shift) = (leaf, start, end, 0);
+        loop {
+            let node = self.node(id);
+            if let Some(i) = node.pages.next_populated(page(s), e.div_ceil(PAGE_SIZE)) {
+                e = e.min(i * PAGE_SIZE);
+            }
+            match node.parent {
+                Some(parent) => {
+                    e = e.min(node.parent_limit);
+                    s += node.parent_offset;
+                    e += node.parent_offset;
+                    shift += node.parent_offset;
+                    id = parent;
+                }
+                None => return e.min(node.size) - shift,
+            }
+        }
+    }
+
+    /// The first offset in `[start, end)` (page-aligned bytes) that `leaf`
+    /// sees as [`Content::Missing`]. Costs O(populated slots in the windows),
+    /// not O(range length).
+    pub fn first_missing(&self, leaf: NodeId, start: u64, end: u64) -> Option<u64> {
+        // Depth first along the parent chain, lowest offsets first: each
+        // entry is a node, its offset 0 in `leaf`'s space, and its gaps
+        // still to look behind (in its own bytes), lowest last.
+        let gaps = |id: NodeId, s: u64, e: u64| -> Vec<(u64, u64)> {
+            let pages = &self.node(id).pages;
+            pages
+                .gaps(page(s), e.div_ceil(PAGE_SIZE))
+                .into_iter()
+                .rev()
+                .map(|(a, b)| (a * PAGE_SIZE, b * PAGE_SIZE))
+                .collect()
+        };
+        let mut stack = vec![(leaf, 0u64, gaps(leaf, start, end))];
+        while let Some((id, shift, mut pending)) = stack.pop() {
+            let Some((gs, ge)) = pending.pop() else { continue };
+            let node = self.node(id);
+            stack.push((id, shift, pending));
+            match node.parent {
+                Some(parent) => {
+                    let ge = ge.min(node.parent_limit);
+                    if gs < ge {
+                        let po = node.parent_offset;
+                        stack.push((parent, shift + po, gaps(parent, gs + po, ge + po)));
+                    }
+                }
+                None if node.paged && gs < node.size => return Some(gs - shift),
+                None => {}
+            }
+        }
+        None
+    }
+
+    /// The nodes that see hidden node `id`'s page at `offset`, counted up to
+    /// two. A visible node counts as one viewer, whatever children it has.
     fn viewers(&self, id: NodeId, offset: u64) -> Viewers {
         let mut found = None;
         let mut stack = vec![(id, offset)];
@@ -233,41 +364,68 @@ impl CowTree {
         }
     }
 
-    fn insert_page(&mut self, leaf: NodeId, offset: u64, frame: PhysAddr) {
-        let old = self.node_mut(leaf).pages.replace(page(offset), Slot::page(frame, DirtyState::Untracked));
-        debug_assert!(old.frame().is_none(), "a page was overwritten");
-    }
-
-    /// Makes `leaf` own the page at `offset`, forking it if needed: an
-    /// ancestor's page no other leaf sees is moved (no copy), a shared one is
-    /// copied, a zero page is a fresh zeroed frame. Returns the frame and
-    /// whether it is new to `leaf`. Takes at most one frame from `reserve`.
+    /// Makes `leaf` own the page at `offset`, forking it if needed: a hidden
+    /// page no other node sees is moved (no copy), any other ancestor's
+    /// page is copied, a zero page is a fresh zeroed frame. Returns the frame
+    /// and whether it is new to `leaf`. A new page of a paged root is Dirty
+    /// (it was written). Takes at most one frame from `reserve`.
+    ///
+    /// The page must not be [`Content::Missing`]: its content comes first.
     pub fn fork(&mut self, leaf: NodeId, offset: u64, reserve: &mut Reserve) -> (PhysAddr, bool) {
         let frames = reserve.frames;
         let frame = match self.find(leaf, offset) {
-            Some((owner, _, frame)) if owner == leaf => return (frame, false),
-            Some((owner, owner_off, frame)) => match self.viewers(owner, owner_off) {
-                Viewers::One(only, _) => {
-                    debug_assert_eq!(only, leaf);
-                    let _moved = self.node_mut(owner).pages.remove(page(owner_off));
-                    frame
+            Found::Page { node, frame, .. } if node == leaf => return (frame, false),
+            Found::Page { node, offset: at, frame, .. } => {
+                let owner = self.node(node);
+                match self.viewers(node, at) {
+                    Viewers::One(only, _) if only == leaf && owner.hidden && !owner.paged => {
+                        let _moved = self.node_mut(node).pages.remove(page(at));
+                        frame
+                    }
+                    _ => {
+                        let copy = reserve.take();
+                        frames.copy(copy, frame);
+                        copy
+                    }
                 }
-                _ => {
-                    let copy = reserve.take();
-                    frames.copy(copy, frame);
-                    copy
-                }
-            },
-            None => {
+            }
+            Found::Zero => {
                 let fresh = reserve.take();
                 frames.zero(fresh, 0, PAGE_SIZE as usize);
                 fresh
             }
+            Found::Missing(_) => unreachable!("a missing page is supplied before it is forked"),
         };
-        // A zero marker may be in the way; it carries nothing to release.
-        let _marker = self.node_mut(leaf).pages.remove(page(offset));
-        self.insert_page(leaf, offset, frame);
+        let state = if self.node(leaf).paged { DirtyState::Dirty } else { DirtyState::Untracked };
+        // A zero marker or interval may be in the way; it owns nothing.
+        let old = self.node_mut(leaf).pages.replace(page(offset), Entry::Page { frame, state });
+        debug_assert!(old.frame().is_none(), "a page was overwritten");
         (frame, true)
+    }
+
+    /// Sets the dirty state of the page `leaf` owns at `offset`.
+    pub fn set_state(&mut self, leaf: NodeId, offset: u64, state: DirtyState) {
+        let pages = &mut self.node_mut(leaf).pages;
+        match pages.get(page(offset)) {
+            Entry::Page { frame, .. } => {
+                let _same = pages.replace(page(offset), Entry::Page { frame, state });
+            }
+            other => unreachable!("no page to mark at {offset:#x}: {other:?}"),
+        }
+    }
+
+    /// Puts `frame` (or a zero marker for `None`) at page-aligned `offset`
+    /// of a paged root, as supplied content (Clean), unless something is
+    /// already there (digest §2.4: present content is never replaced).
+    /// Returns the frame back when it was not taken.
+    pub fn supply(&mut self, root: NodeId, offset: u64, frame: Option<PhysAddr>) -> Option<PhysAddr> {
+        let pages = &mut self.node_mut(root).pages;
+        if !pages.get(page(offset)).is_empty() {
+            return frame;
+        }
+        let entry = frame.map_or(Entry::Marker, |frame| Entry::Page { frame, state: DirtyState::Clean });
+        let _empty = pages.replace(page(offset), entry);
+        None
     }
 
     /// Creates a snapshot child of `leaf` covering `leaf`'s bytes from
@@ -275,7 +433,7 @@ impl CowTree {
     /// content the child starts with (beyond it the child reads zero). O(1).
     pub fn snapshot(&mut self, leaf: NodeId, offset: u64, size: u64, limit: u64) -> NodeId {
         let child_limit = size.min(limit.saturating_sub(offset));
-        let child = self.add(Self::leaf(size, None, offset, child_limit));
+        let child = self.add(Self::new_node(size, None, offset, child_limit));
         let node = self.node_mut(leaf);
         let hidden = CowNode {
             pages: core::mem::take(&mut node.pages),
@@ -284,6 +442,7 @@ impl CowTree {
             parent_limit: node.parent_limit,
             children: vec![leaf, child],
             hidden: true,
+            paged: false,
             size: node.size,
         };
         let grandparent = hidden.parent;
@@ -299,6 +458,16 @@ impl CowTree {
         child
     }
 
+    /// Creates an at-least-on-write child of visible node `parent`, seeing
+    /// its bytes from `offset` for `size` live (those below the parent's
+    /// size). O(1).
+    pub fn clone_at_least_on_write(&mut self, parent: NodeId, offset: u64, size: u64) -> NodeId {
+        let limit = size.min(self.size(parent).saturating_sub(offset));
+        let child = self.add(Self::new_node(size, Some(parent), offset, limit));
+        self.node_mut(parent).children.push(child);
+        child
+    }
+
     fn replace_child(&mut self, parent: NodeId, old: NodeId, new: NodeId) {
         for c in self.node_mut(parent).children.iter_mut() {
             if *c == old {
@@ -307,65 +476,101 @@ impl CowTree {
         }
     }
 
-    fn release(frames: &dyn FrameAllocator, slots: Vec<(u64, Slot)>) {
-        for (_, slot) in slots {
-            if let Some(frame) = slot.frame() {
-                frames.free(frame);
-            }
+    /// Removes visible node `leaf`, whose last VMO closed. A node with
+    /// children becomes hidden and keeps what they can see. Otherwise its
+    /// pages are freed, a hidden parent left with one child merges into it,
+    /// and hidden pages only the node could see are released. Returns
+    /// whether the family's last node is gone.
+    pub fn close_leaf(&mut self, leaf: NodeId, frames: &dyn FrameAllocator) -> bool {
+        if !self.node(leaf).children.is_empty() {
+            self.node_mut(leaf).hidden = true;
+            let size = self.size(leaf);
+            self.release_unseen_in(leaf, 0, size, frames);
+            self.collapse(leaf, frames);
+            return false;
+        }
+        let mut node = self.remove(leaf);
+        release(frames, node.pages.take_all());
+        let Some(parent) = node.parent else {
+            return true;
+        };
+        self.node_mut(parent).children.retain(|&c| c != leaf);
+        let p = self.node(parent);
+        if !p.hidden {
+            return false;
+        }
+        if p.children.is_empty() {
+            // Only a paged root stays hidden with fewer than two children.
+            let mut root = self.remove(parent);
+            release(frames, root.pages.take_all());
+            return root.parent.is_none();
+        }
+        let (h_parent, h_offset, h_limit) = (p.parent, p.parent_offset, p.parent_limit);
+        let (lost_start, lost_end) = (node.parent_offset, node.parent_offset + node.parent_limit);
+        if p.children.len() == 1 && !p.paged {
+            let sibling = p.children[0];
+            let (c_offset, c_limit) = {
+                let c = self.node(sibling);
+                (c.parent_offset, c.parent_limit)
+            };
+            self.merge(parent, sibling, frames);
+            // Pages that moved into the sibling from the leaf's window may be
+            // seen by fewer of the sibling's descendants than before.
+            let start = lost_start.max(c_offset) - c_offset;
+            let end = lost_end.min(c_offset + c_limit).saturating_sub(c_offset);
+            self.release_unseen_in(sibling, start, end, frames);
+            let start = lost_start.min(h_limit);
+            let end = lost_end.min(h_limit);
+            self.release_unseen(h_parent, start + h_offset, end + h_offset, frames);
+        } else {
+            self.release_unseen(Some(parent), lost_start, lost_end, frames);
+        }
+        false
+    }
+
+    /// Merges hidden node `id` into its only child, unless it is a paged
+    /// root (which keeps serving its pager).
+    fn collapse(&mut self, id: NodeId, frames: &dyn FrameAllocator) {
+        let node = self.node(id);
+        if node.hidden && !node.paged && node.children.len() == 1 {
+            let child = node.children[0];
+            self.merge(id, child, frames);
         }
     }
 
-    /// Removes a leaf whose last VMO closed: frees its pages, merges its
-    /// hidden parent into the sibling and releases ancestor pages only the
-    /// leaf could see.
-    pub fn close_leaf(&mut self, leaf: NodeId, frames: &dyn FrameAllocator) {
-        let mut node = self.remove(leaf);
-        Self::release(frames, node.pages.take_all());
-        let Some(hidden) = node.parent else {
-            return;
-        };
-        self.node_mut(hidden).children.retain(|&c| c != leaf);
-        let sibling = self.node(hidden).children[0];
-        let (h_parent, h_offset, h_limit) = {
-            let h = self.node(hidden);
-            (h.parent, h.parent_offset, h.parent_limit)
-        };
-        let (lost_start, lost_end) = (node.parent_offset, node.parent_offset + node.parent_limit);
-        let (c_offset, c_limit) = {
-            let c = self.node(sibling);
-            (c.parent_offset, c.parent_limit)
-        };
-        self.merge(hidden, sibling, frames);
-        // Pages that moved into the sibling from the leaf's window may be
-        // seen by fewer of the sibling's descendants than before.
-        let start = lost_start.max(c_offset) - c_offset;
-        let end = lost_end.min(c_offset + c_limit).saturating_sub(c_offset);
-        self.release_unseen_in(sibling, start, end, frames);
-        let start = lost_start.min(h_limit);
-        let end = lost_end.min(h_limit);
-        self.release_unseen(h_parent, start + h_offset, end + h_offset, frames);
-    }
-
-    /// Merges hidden node `hidden` into its only child: slots the child sees
-    /// move into it, the rest are freed, and the child takes its place.
+    /// Merges hidden node `hidden` into its only child: what the child sees
+    /// moves into it (pages, markers, and the parts of zero intervals over
+    /// the child's empty slots), the rest is freed, and the child takes its
+    /// place.
     fn merge(&mut self, hidden: NodeId, child: NodeId, frames: &dyn FrameAllocator) {
         let mut h = self.remove(hidden);
         let c = self.node_mut(child);
-        let whole = c.parent_offset == 0 && h.pages.end_index() <= page(c.parent_limit);
+        let (po, limit) = (c.parent_offset, c.parent_limit);
+        let whole = po == 0 && h.pages.end_index() <= page(limit);
         if whole && c.pages.is_empty() {
             // The child sees all of the parent's slots: take the list as is.
             c.pages = core::mem::take(&mut h.pages);
         }
-        for (index, slot) in h.pages.take_all() {
-            let off = index * PAGE_SIZE;
-            let target = off
-                .checked_sub(c.parent_offset)
-                .filter(|&x| x < c.parent_limit && c.pages.get(page(x)).is_empty());
-            match target {
-                Some(x) => {
-                    let _empty = c.pages.replace(page(x), slot);
+        let seen = page(po)..page(po) + limit.div_ceil(PAGE_SIZE);
+        for item in h.pages.items(0, u64::MAX) {
+            match item {
+                Item::One(index, entry) => {
+                    let target = seen.contains(&index).then(|| index - page(po));
+                    match target.filter(|&x| c.pages.get(x).is_empty()) {
+                        Some(x) => {
+                            let _empty = c.pages.replace(x, entry);
+                        }
+                        None => release(frames, vec![(index, entry)]),
+                    }
                 }
-                None => Self::release(frames, vec![(index, slot)]),
+                Item::Zero { start, end, state } => {
+                    let (s, e) = (start.max(seen.start), end.min(seen.end));
+                    if s < e {
+                        for (gs, ge) in c.pages.gaps(s - page(po), e - page(po)) {
+                            c.pages.add_zero(gs, ge, state);
+                        }
+                    }
+                }
             }
         }
         c.parent_limit = c.parent_limit.min(h.parent_limit.saturating_sub(c.parent_offset));
@@ -377,8 +582,8 @@ impl CowTree {
     }
 
     /// For the pages of `node` and its ancestors in `node`'s `[start, end)`
-    /// (bytes), which some leaf just stopped seeing: frees those no leaf
-    /// sees and moves those exactly one leaf sees into it.
+    /// (bytes), which some node just stopped seeing: frees those no visible
+    /// node sees and moves those exactly one sees into it.
     fn release_unseen(
         &mut self,
         mut node: Option<NodeId>,
@@ -401,33 +606,34 @@ impl CowTree {
 
     /// [`CowTree::release_unseen`] for the pages of `id` alone.
     fn release_unseen_in(&mut self, id: NodeId, start: u64, end: u64, frames: &dyn FrameAllocator) {
-        // A leaf sees all its own pages.
-        if start >= end || !self.node(id).hidden {
+        // A visible node sees all its own pages; a paged root keeps them.
+        let node = self.node(id);
+        if start >= end || !node.hidden || node.paged {
             return;
         }
-        let pages: Vec<(u64, Slot)> = self
-            .node(id)
+        let pages: Vec<(u64, Entry)> = node
             .pages
-            .range(page(start), end.div_ceil(PAGE_SIZE))
-            .filter(|(_, slot)| slot.frame().is_some())
+            .pages(page(start), end.div_ceil(PAGE_SIZE))
+            .filter(|(_, entry)| entry.frame().is_some())
             .collect();
-        for (index, slot) in pages {
+        for (index, entry) in pages {
             match self.viewers(id, index * PAGE_SIZE) {
                 Viewers::None => {
                     let taken = self.node_mut(id).pages.remove(index);
-                    Self::release(frames, vec![(index, taken)]);
+                    release(frames, vec![(index, taken)]);
                 }
                 Viewers::One(leaf, off) if leaf != id => {
                     let _moved = self.node_mut(id).pages.remove(index);
-                    let _empty = self.node_mut(leaf).pages.replace(page(off), slot);
+                    let _empty = self.node_mut(leaf).pages.replace(page(off), entry);
                 }
                 _ => {}
             }
         }
     }
 
-    /// Sets a leaf's size. Shrinking frees its pages past the end and stops it
-    /// seeing its parent there for good.
+    /// Sets a visible node's size. Shrinking frees its pages past the end
+    /// and stops it, and its at-least-on-write children, seeing their
+    /// parents there for good.
     pub fn resize(&mut self, leaf: NodeId, size: u64, frames: &dyn FrameAllocator) {
         let node = self.node_mut(leaf);
         let old_size = node.size;
@@ -436,21 +642,26 @@ impl CowTree {
             return;
         }
         let taken = node.pages.take_range(page(size), u64::MAX);
-        Self::release(frames, taken);
+        release(frames, taken);
         let old_limit = node.parent_limit;
+        let children = node.children.clone();
         if size < old_limit {
             node.parent_limit = size;
             let (parent, po) = (node.parent, node.parent_offset);
             self.release_unseen(parent, size + po, old_limit + po, frames);
         }
+        for child in children {
+            let c = self.node_mut(child);
+            c.parent_limit = c.parent_limit.min(size.saturating_sub(c.parent_offset));
+        }
     }
 
     /// Frees the pages `leaf` owns in `[start, end)` (page-aligned bytes);
-    /// where an ancestor's content would show through, a zero marker hides
+    /// where an ancestor's content may show through, a zero interval hides
     /// it (digest §3.4, zero markers).
     pub fn zero_pages(&mut self, leaf: NodeId, start: u64, end: u64, frames: &dyn FrameAllocator) {
         let taken = self.node_mut(leaf).pages.take_range(page(start), page(end));
-        Self::release(frames, taken);
+        release(frames, taken);
         let node = self.node(leaf);
         let Some(parent) = node.parent else {
             return;
@@ -459,23 +670,81 @@ impl CowTree {
         if start >= limit {
             return;
         }
-        for (off, _) in self.visible(parent, start + po, limit + po) {
-            let _empty = self.node_mut(leaf).pages.replace(page(off - po), Slot::MARKER);
-        }
+        self.node_mut(leaf).pages.add_zero(page(start), page(limit), DirtyState::Untracked);
         self.release_unseen(Some(parent), start + po, limit + po, frames);
     }
 
-    /// Frees every slot of parentless `leaf` in `[start, end)`.
+    /// Frees every page, marker and zero interval of `leaf` in
+    /// `[start, end)`; for parentless nodes, which then read zero (or, for a
+    /// paged root, need the pager) there.
     pub fn decommit(&mut self, leaf: NodeId, start: u64, end: u64, frames: &dyn FrameAllocator) {
         debug_assert!(!self.has_parent(leaf));
         let taken = self.node_mut(leaf).pages.take_range(page(start), page(end));
-        Self::release(frames, taken);
+        release(frames, taken);
     }
 
     /// Frees every page of parentless `leaf`.
     pub fn decommit_all(&mut self, leaf: NodeId, frames: &dyn FrameAllocator) {
         let size = self.size(leaf);
         self.decommit(leaf, 0, size, frames);
+    }
+
+    /// Makes `[start, end)` (page-aligned bytes) of paged root `root` a zero
+    /// interval with `state`, freeing the pages there. Returns the page
+    /// ranges that were missing before, which are supplied now.
+    pub fn zero_range(
+        &mut self,
+        root: NodeId,
+        start: u64,
+        end: u64,
+        state: DirtyState,
+        frames: &dyn FrameAllocator,
+    ) -> Vec<(u64, u64)> {
+        let pages = &mut self.node_mut(root).pages;
+        let filled = pages.gaps(page(start), page(end));
+        let taken = pages.take_range(page(start), page(end));
+        pages.add_zero(page(start), page(end), state);
+        release(frames, taken);
+        filled
+    }
+
+    /// Frees the Clean pages and zero markers of paged root `root` (a
+    /// detach, digest §2.3); returns the page-aligned byte ranges freed.
+    pub fn decommit_clean(&mut self, root: NodeId, frames: &dyn FrameAllocator) -> Vec<(u64, u64)> {
+        let pages = &mut self.node_mut(root).pages;
+        let clean: Vec<u64> = pages
+            .pages(0, u64::MAX)
+            .filter(|(_, e)| matches!(e, Entry::Marker | Entry::Page { state: DirtyState::Clean, .. }))
+            .map(|(i, _)| i)
+            .collect();
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for index in clean {
+            let taken = pages.remove(index);
+            release(frames, vec![(index, taken)]);
+            match ranges.last_mut() {
+                Some((_, end)) if *end == index * PAGE_SIZE => *end += PAGE_SIZE,
+                _ => ranges.push((index * PAGE_SIZE, (index + 1) * PAGE_SIZE)),
+            }
+        }
+        ranges
+    }
+
+    /// Where `ancestor`'s offset 0 lies for `leaf`, and up to which of
+    /// `leaf`'s offsets it can see `ancestor`'s pages: `Some((shift, end))`
+    /// when `ancestor` is `leaf` or on its parent chain.
+    pub fn window_onto(&self, leaf: NodeId, ancestor: NodeId) -> Option<(u64, u64)> {
+        let (mut id, mut shift, mut end) = (leaf, 0u64, u64::MAX);
+        loop {
+            if id == ancestor {
+                return Some((shift, end));
+            }
+            let node = self.node(id);
+            let parent = node.parent?;
+            // `node`'s offset x is `leaf`'s x - shift.
+            end = end.min(node.parent_limit.saturating_sub(shift));
+            shift += node.parent_offset;
+            id = parent;
+        }
     }
 
     /// The committed pages `id` sees in its `[start, end)`, as (own offset,
@@ -500,27 +769,28 @@ impl CowTree {
         }
         let mut seen: Vec<(u64, PhysAddr)> = Vec::new();
         for &(n, s, e, shift) in chain.iter().rev() {
-            let own: Vec<(u64, Slot)> = self
-                .node(n)
-                .pages
-                .range(page(s), e.div_ceil(PAGE_SIZE))
-                .map(|(i, slot)| (i * PAGE_SIZE - shift, slot))
-                .collect();
+            // What this node records hides what its ancestors hold there.
+            let own = self.node(n).pages.items(page(s), e.div_ceil(PAGE_SIZE));
             let mut merged = Vec::with_capacity(own.len() + seen.len());
             let mut inherited = seen.into_iter().peekable();
-            for (off, slot) in own {
+            for item in own {
+                let (first, last, frame) = match item {
+                    Item::One(index, entry) => (index, index + 1, entry.frame()),
+                    Item::Zero { start, end, .. } => (start, end, None),
+                };
+                let (from, to) = (first * PAGE_SIZE - shift, last * PAGE_SIZE - shift);
                 while let Some(&(x, f)) = inherited.peek() {
-                    if x >= off {
+                    if x >= from {
                         break;
                     }
                     merged.push((x, f));
                     inherited.next();
                 }
-                if inherited.peek().is_some_and(|&(x, _)| x == off) {
+                while inherited.peek().is_some_and(|&(x, _)| x < to) {
                     inherited.next();
                 }
-                if let Some(frame) = slot.frame() {
-                    merged.push((off, frame));
+                if let Some(frame) = frame {
+                    merged.push((from, frame));
                 }
             }
             merged.extend(inherited);
@@ -548,12 +818,13 @@ mod tests {
 
     fn tag(tree: &CowTree, frames: &MockFrames, leaf: NodeId, off: u64) -> u8 {
         match tree.lookup(leaf, off) {
-            Content::Own(f) | Content::Shared(f) => {
+            Content::Own(f, _) | Content::Shared(f) => {
                 let mut b = [0];
                 frames.read(f, 0, &mut b);
                 b[0]
             }
             Content::Zero => 0,
+            Content::Missing { .. } => 0xff,
         }
     }
 
@@ -561,7 +832,7 @@ mod tests {
     fn snapshot_moves_pages_and_close_merges_back() {
         let frames = MockFrames::new(16);
         let mut t = CowTree::default();
-        let a = t.add_root(4 * P);
+        let a = t.add_root(4 * P, false);
         tagged(&mut t, &frames, a, 4);
         let b = t.snapshot(a, P, 2 * P, 4 * P);
         assert_eq!(t.own_pages(a), 0);
@@ -573,13 +844,13 @@ mod tests {
         let (f0, _) = t.fork(a, 0, &mut r);
         assert_eq!(r.spare.len(), 1, "migrated, not copied");
         drop(r);
-        assert_eq!(t.lookup(a, 0), Content::Own(f0));
-        t.close_leaf(b, &frames);
+        assert_eq!(t.lookup(a, 0), Content::Own(f0, DirtyState::Untracked));
+        assert!(!t.close_leaf(b, &frames));
         assert_eq!(t.own_pages(a), 4);
         assert!(!t.has_parent(a));
         assert_eq!(frames.used(), 4);
         t.decommit_all(a, &frames);
-        t.close_leaf(a, &frames);
+        assert!(t.close_leaf(a, &frames));
         assert!(t.is_empty());
         assert_eq!(frames.used(), 0);
     }
@@ -588,7 +859,7 @@ mod tests {
     fn visible_merges_levels_in_order() {
         let frames = MockFrames::new(16);
         let mut t = CowTree::default();
-        let a = t.add_root(4 * P);
+        let a = t.add_root(4 * P, false);
         tagged(&mut t, &frames, a, 3);
         let b = t.snapshot(a, 0, 4 * P, 4 * P);
         let mut r = Reserve::new(&frames, 2).unwrap();
@@ -603,5 +874,58 @@ mod tests {
         t.close_leaf(b, &frames);
         assert!(t.is_empty());
         assert_eq!(frames.used(), 0);
+    }
+
+    #[test]
+    fn a_paged_root_misses_unsupplied_pages_and_its_clones_see_it_live() {
+        let frames = MockFrames::new(16);
+        let mut t = CowTree::default();
+        let root = t.add_root(8 * P, true);
+        assert_eq!(t.lookup(root, 3 * P), Content::Missing { root_offset: 3 * P });
+        let child = t.clone_at_least_on_write(root, 2 * P, 4 * P);
+        let grandchild = t.clone_at_least_on_write(child, P, 2 * P);
+        assert_eq!(t.lookup(grandchild, 0), Content::Missing { root_offset: 3 * P });
+        assert_eq!(t.missing_run(grandchild, 0, 2 * P), 2 * P);
+        // A page supplied to the root bounds the run and is seen live.
+        let f = frames.alloc().unwrap();
+        frames.write(f, 0, &[7]);
+        assert_eq!(t.supply(root, 4 * P, Some(f)), None);
+        assert_eq!(t.missing_run(grandchild, 0, 2 * P), P);
+        assert_eq!(tag(&t, &frames, grandchild, P), 7);
+        assert_eq!(t.lookup(root, 4 * P), Content::Own(f, DirtyState::Clean));
+        // Present content is never replaced.
+        let g = frames.alloc().unwrap();
+        assert_eq!(t.supply(root, 4 * P, Some(g)), Some(g));
+        frames.free(g);
+        // A clone's write copies the root's page; the root keeps it.
+        let mut r = Reserve::new(&frames, 1).unwrap();
+        let (copy, new) = t.fork(grandchild, P, &mut r);
+        assert!(new && copy != f);
+        assert_eq!(t.lookup(root, 4 * P), Content::Own(f, DirtyState::Clean));
+        assert_eq!(tag(&t, &frames, grandchild, P), 7);
+        drop(r);
+        // Closing the root keeps its pages for the clones.
+        assert!(!t.close_leaf(root, &frames));
+        assert_eq!(tag(&t, &frames, child, 2 * P), 7);
+        assert!(!t.close_leaf(child, &frames));
+        assert!(t.close_leaf(grandchild, &frames));
+        assert!(t.is_empty());
+        assert_eq!(frames.used(), 0);
+    }
+
+    #[test]
+    fn shrinking_a_paged_root_clips_its_clones() {
+        let frames = MockFrames::new(4);
+        let mut t = CowTree::default();
+        let root = t.add_root(8 * P, true);
+        let child = t.clone_at_least_on_write(root, 0, 8 * P);
+        t.resize(root, 2 * P, &frames);
+        assert_eq!(t.lookup(child, P), Content::Missing { root_offset: P });
+        assert_eq!(t.lookup(child, 2 * P), Content::Zero);
+        t.resize(root, 8 * P, &frames);
+        assert_eq!(t.lookup(child, 2 * P), Content::Zero, "growing does not re-expose the parent");
+        t.close_leaf(child, &frames);
+        t.close_leaf(root, &frames);
+        assert!(t.is_empty());
     }
 }

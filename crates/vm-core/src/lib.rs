@@ -56,6 +56,8 @@ pub mod context;
 pub mod cow;
 pub mod fault;
 pub mod page_list;
+pub mod page_source;
+pub mod pager;
 pub mod platform;
 mod slab;
 mod status;

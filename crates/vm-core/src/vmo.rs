@@ -1,37 +1,61 @@
-//! Virtual memory objects: anonymous VMOs and their children (digest §2.8-2.11).
+//! Virtual memory objects: anonymous and pager-backed VMOs and their
+//! children (digest §2.8-2.11, §2.15).
 //!
-//! A [`Vmo`] is a *view* onto one leaf of a copy-on-write tree ([`crate::cow`])
-//! shared by its whole family (the root, its snapshots, slices and
-//! references), behind one `spin::Mutex`. A root or snapshot child views its
-//! own leaf; a REFERENCE views the same leaf as its parent; a SLICE views a
-//! fixed window of its parent's leaf, so every operation on it acts on the
+//! A [`Vmo`] is a *view* onto one visible node of a copy-on-write tree
+//! ([`crate::cow`]) shared by its whole family (the root, its clones, slices
+//! and references), behind one `spin::Mutex`. A root or clone views its own
+//! node; a REFERENCE views the same node as its parent; a SLICE views a
+//! fixed window of its parent's node, so every operation on it acts on the
 //! parent. Argument checks follow the digest's precedence: INVALID_ARGS, then
-//! OUT_OF_RANGE, then state (NOT_SUPPORTED, UNAVAILABLE, BAD_STATE). A failed
-//! call changes nothing: frames an operation may need are taken up front.
+//! OUT_OF_RANGE, then state (NOT_SUPPORTED, UNAVAILABLE, BAD_STATE).
+//!
+//! A failed call changes nothing: the frames a step may need are taken up
+//! front ([`Reserve`]). On a pager family a call may reach pages the pager
+//! has not supplied; it then does what it can, records how far it got,
+//! registers a ticket with the family's [page source](crate::page_source)
+//! and returns [`Stop::Wait`]; [`Vmo::blocking`] drops the lock, waits, and
+//! runs the next step from where the last one stopped. What the completed
+//! steps did stays done, as in Zircon (a read or write is not atomic, and a
+//! COMMIT failed by the pager keeps the pages it got).
+//!
+//! `vmo_read` and `vmo_write` move bytes between frames and the caller's
+//! buffer through a bounce buffer, copying to or from the caller with no
+//! lock held: the buffer may be a mapping whose pages are not there yet
+//! (even of the same VMO), and the fault that copy takes must be able to
+//! take its own locks and wait for its own pager.
 //!
 //! Mappings register a [`VmoMapping`]; when a page a mapping may translate
-//! changes, the VMO calls it after dropping its lock.
+//! changes, the VMO calls it under the family lock, before the frames it
+//! let go of are freed (see [`notices`]).
 
 mod cache_op;
 mod discard;
 mod family;
 mod notices;
+mod paged;
 
 use alloc::sync::{Arc, Weak};
+use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::context::VmContext;
 use crate::cow::{Content, CowTree, NodeId, Reserve};
-use crate::platform::PhysAddr;
+use crate::page_list::{DirtyState, Entry};
+use crate::page_source::{PageSource, Ticket};
+use crate::platform::{FrameAllocator, PhysAddr};
 use crate::slab::Slab;
 use crate::{Status, PAGE_SIZE};
 use discard::Discard;
 use family::{Family, View, Window};
 use notices::{NoticeKind, Notices, Runs};
+pub(crate) use paged::PagedFamily;
 
 /// The largest VMO size: `round_down(u64::MAX, P)`.
 pub const MAX_SIZE: u64 = u64::MAX - (PAGE_SIZE - 1);
+
+/// How many bytes `read` and `write` move per lock hold.
+const BOUNCE: usize = 16 * PAGE_SIZE as usize;
 
 bitflags::bitflags! {
     /// `zx_vmo_create` options handled by vm-core (digest §1.3 values).
@@ -39,6 +63,8 @@ bitflags::bitflags! {
     pub struct VmoOptions: u32 {
         const RESIZABLE = 1 << 1;
         const DISCARDABLE = 1 << 2;
+        /// Pager VMOs only: the pager approves first writes (§3.1).
+        const TRAP_DIRTY = 1 << 3;
     }
 }
 
@@ -46,10 +72,13 @@ bitflags::bitflags! {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChildKind {
     /// Behaves as an eager copy; parent and child diverge lazily both ways.
+    /// Not on pager families (NOT_SUPPORTED).
     Snapshot,
-    /// Copy-on-write only; on anonymous VMOs built as [`ChildKind::Snapshot`].
+    /// Copy-on-write only: the child sees the parent's pages live until it
+    /// writes them. On anonymous VMOs built as [`ChildKind::Snapshot`].
     SnapshotAtLeastOnWrite,
-    /// Snapshot of modified pages; on anonymous VMOs built as a snapshot.
+    /// Snapshot of the pages modified below the pager root, live view of the
+    /// root's own (§3.4); on anonymous VMOs built as a snapshot.
     SnapshotModified,
     /// A window onto the parent; every operation acts on the parent.
     Slice,
@@ -71,19 +100,36 @@ pub struct LockState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultPage {
     pub frame: PhysAddr,
-    /// Whether the frame may be mapped writable: it is private to the VMO.
+    /// Whether the frame may be mapped writable: it is private to the VMO
+    /// and, if dirty-tracked, already Dirty.
     pub writable: bool,
 }
 
 /// A mapping of a VMO, told when translations it may hold become stale.
-/// Offsets are in the mapped VMO's own offset space; calls are made without
-/// any VMO lock held.
+/// Offsets are in the mapped VMO's own offset space. Calls are made with the
+/// VMO's family lock held (mapping state and table locks come after it in
+/// the lock order), before any frame the change released is freed.
 pub trait VmoMapping: Send + Sync {
     /// The pages of `[offset, offset + len)` changed: drop their translations.
     fn unmap_vmo_range(&self, offset: u64, len: u64);
     /// The pages of `[offset, offset + len)` became shared copy-on-write:
     /// remove write permission from their translations.
     fn remove_write_vmo_range(&self, offset: u64, len: u64);
+}
+
+/// Why a step under the family lock stopped short.
+pub(crate) enum Stop {
+    /// The call fails with this status.
+    Fail(Status),
+    /// A page is missing: wait on the ticket with no lock held, then run the
+    /// next step.
+    Wait(Arc<Ticket>),
+}
+
+impl From<Status> for Stop {
+    fn from(status: Status) -> Stop {
+        Stop::Fail(status)
+    }
 }
 
 fn round_up(x: u64) -> Option<u64> {
@@ -104,9 +150,23 @@ fn range_end(offset: u64, len: u64, size: u64) -> Result<u64, Status> {
 }
 
 /// The next kernel object id: unique and never reused, as Zircon's koids.
-fn next_koid() -> u64 {
+pub(crate) fn next_koid() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The page-sized pieces of `[pos, pos + len)`: (page, offset in it, length).
+fn pieces(pos: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
+    let mut done = 0usize;
+    core::iter::from_fn(move || {
+        (done < len).then(|| {
+            let at = pos + done as u64;
+            let in_page = (at % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - in_page).min(len - done);
+            done += n;
+            (round_down(at), in_page, n)
+        })
+    })
 }
 
 /// A virtual memory object. Always handled as `Arc<Vmo>`.
@@ -117,41 +177,77 @@ pub struct Vmo {
     koid: u64,
     resizable: bool,
     discardable: bool,
+    /// Made by a pager (`zx_pager_create_vmo`): the view of the paged root
+    /// that the pager's calls name.
+    paged: bool,
 }
 
 impl Vmo {
     /// `zx_vmo_create`: an anonymous VMO of `size` rounded up to pages
     /// (rounding overflow → OUT_OF_RANGE, digest §2.8).
     pub fn create(ctx: &Arc<VmContext>, size: u64, options: VmoOptions) -> Result<Arc<Vmo>, Status> {
-        let size = round_up(size).ok_or(Status::OutOfRange)?;
-        let mut cow = CowTree::default();
-        let node = cow.add_root(size);
-        let mut views = Slab::default();
-        let view = views.insert(View { node, window: None, mappings: Vec::new() });
-        let family = Family { cow, views, discard: Discard::Unset };
-        let vmo = Arc::new(Vmo {
-            ctx: ctx.clone(),
-            family: Arc::new(spin::Mutex::new(family)),
-            view,
-            koid: next_koid(),
-            resizable: options.contains(VmoOptions::RESIZABLE),
-            discardable: options.contains(VmoOptions::DISCARDABLE),
-        });
+        let vmo = Self::new_root(ctx, size, options, None)?;
         if vmo.discardable {
             ctx.register_discardable(&vmo);
         }
         Ok(vmo)
     }
 
+    /// A new family's root view: anonymous, or paged with `source`.
+    fn new_root(
+        ctx: &Arc<VmContext>,
+        size: u64,
+        options: VmoOptions,
+        source: Option<PageSource>,
+    ) -> Result<Arc<Vmo>, Status> {
+        let size = round_up(size).ok_or(Status::OutOfRange)?;
+        let mut cow = CowTree::default();
+        let paged = source.is_some();
+        let node = cow.add_root(size, paged);
+        let mut views = Slab::default();
+        let view = views.insert(View { node, window: None, mappings: Vec::new() });
+        let family = Family { cow, views, discard: Discard::Unset, source };
+        Ok(Arc::new(Vmo {
+            ctx: ctx.clone(),
+            family: Arc::new(spin::Mutex::new(family)),
+            view,
+            koid: next_koid(),
+            resizable: options.contains(VmoOptions::RESIZABLE),
+            discardable: options.contains(VmoOptions::DISCARDABLE),
+            paged,
+        }))
+    }
+
     /// Runs `f` under the family lock, then, still under it, makes the
-    /// mapping calls it queued and frees the frames it released.
-    fn locked<R>(&self, f: impl FnOnce(&mut Family, &mut Notices) -> R) -> R {
+    /// mapping calls it queued and frees the frames it released; once the
+    /// lock is dropped, wakes the waiters whose tickets it resolved.
+    fn locked<R>(&self, f: impl FnOnce(&mut Family, &Notices) -> R) -> R {
         let mut fam = self.family.lock();
-        let mut notices = Notices::new(&*self.ctx.frames);
-        let result = f(&mut fam, &mut notices);
+        let notices = Notices::new(&*self.ctx.frames);
+        let result = f(&mut fam, &notices);
         notices.deliver();
+        let wake = fam.source.as_mut().is_some_and(PageSource::take_wake);
         drop(fam);
+        if wake {
+            self.ctx.waiter.wake_all();
+        }
         result
+    }
+
+    /// Runs `step` under the family lock until it finishes; each time it
+    /// stops to wait for a page, waits on the ticket with no lock held and
+    /// runs it again (see the module docs). `step` keeps its own progress.
+    fn blocking<R>(
+        &self,
+        mut step: impl FnMut(&mut Family, &Notices) -> Result<R, Stop>,
+    ) -> Result<R, Status> {
+        loop {
+            match self.locked(&mut step) {
+                Ok(result) => return Ok(result),
+                Err(Stop::Fail(status)) => return Err(status),
+                Err(Stop::Wait(ticket)) => ticket.wait(&*self.ctx.waiter)?,
+            }
+        }
     }
 
     /// The kernel object id: unique among every VMO ever created.
@@ -174,81 +270,176 @@ impl Vmo {
         self.discardable
     }
 
+    /// Whether the VMO's family is backed by a pager (`ZX_INFO_VMO_PAGER_BACKED`).
+    pub fn is_pager_backed(&self) -> bool {
+        self.family.lock().source.is_some()
+    }
+
     /// Bytes of pages this VMO owns privately (pages still shared with a
-    /// snapshot relative live in a hidden node and are not counted).
+    /// relative live in an ancestor node and are not counted).
     pub fn committed_bytes(&self) -> u64 {
         let fam = self.family.lock();
         let (leaf, base, size) = fam.geometry(self.view);
         fam.cow.own_pages_in(leaf, base, base + size) * PAGE_SIZE
     }
 
-    /// `zx_vmo_read`: copies `buf.len()` bytes from `offset` (beyond the
-    /// size → OUT_OF_RANGE; a discarded VMO not yet locked again →
-    /// NOT_FOUND).
-    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Status> {
-        let fam = self.family.lock();
+    /// The checks every `read` and `write` step makes: the range within the
+    /// current size (OUT_OF_RANGE) and, for a non-empty one, not discarded
+    /// (NOT_FOUND). Returns the leaf and the leaf offset of `offset`.
+    fn check_access(&self, fam: &Family, offset: u64, len: u64) -> Result<(NodeId, u64), Status> {
         let (leaf, base, size) = fam.geometry(self.view);
-        range_end(offset, buf.len() as u64, size)?;
-        if !buf.is_empty() {
+        range_end(offset, len, size)?;
+        if len > 0 {
             fam.check_not_discarded()?;
         }
+        Ok((leaf, base + offset))
+    }
+
+    /// `zx_vmo_read`: copies `buf.len()` bytes from `offset` (beyond the
+    /// size → OUT_OF_RANGE; a discarded VMO not yet locked again →
+    /// NOT_FOUND; a pager's failure or absence → its status). Unsupplied
+    /// pages are requested in maximal runs and waited for.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Status> {
+        let len = buf.len();
+        let mut bounce = vec![0u8; len.min(BOUNCE)];
         let mut done = 0;
-        while done < buf.len() {
-            let pos = base + offset + done as u64;
-            let in_page = (pos % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
-            let chunk = &mut buf[done..done + n];
-            match fam.cow.lookup(leaf, round_down(pos)) {
-                Content::Own(f) | Content::Shared(f) => self.ctx.frames.read(f, in_page, chunk),
-                Content::Zero => chunk.fill(0),
+        loop {
+            let n = self.blocking(|fam, _| {
+                let (leaf, start) = self.check_access(fam, offset, len as u64)?;
+                let chunk = (len - done).min(BOUNCE);
+                Self::copy_out(
+                    fam,
+                    &*self.ctx.frames,
+                    leaf,
+                    start + done as u64,
+                    &mut bounce[..chunk],
+                    start + len as u64,
+                )
+            })?;
+            // Outside the lock: the caller's buffer may fault.
+            buf[done..done + n].copy_from_slice(&bounce[..n]);
+            done += n;
+            if done == len {
+                return Ok(());
             }
+        }
+    }
+
+    /// Copies bytes from `leaf` at `pos` into `out` up to the first missing
+    /// page; with nothing copied, waits for that page (its request runs up
+    /// to `end`, the end of the read).
+    fn copy_out(
+        fam: &mut Family,
+        frames: &dyn FrameAllocator,
+        leaf: NodeId,
+        pos: u64,
+        out: &mut [u8],
+        end: u64,
+    ) -> Result<usize, Stop> {
+        let mut copied = 0;
+        for (page, in_page, n) in pieces(pos, out.len()) {
+            let chunk = &mut out[copied..copied + n];
+            match fam.cow.lookup(leaf, page) {
+                Content::Own(f, _) | Content::Shared(f) => frames.read(f, in_page, chunk),
+                Content::Zero => chunk.fill(0),
+                Content::Missing { .. } if copied == 0 => return Err(fam.wait_for_page(leaf, page, end)),
+                Content::Missing { .. } => break,
+            }
+            copied += n;
+        }
+        Ok(copied)
+    }
+
+    /// `zx_vmo_write`: copies `data` to `offset`, forking shared pages and
+    /// marking the paged root's pages Dirty (errors as `read`, and
+    /// NO_MEMORY).
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), Status> {
+        let len = data.len();
+        let mut bounce = vec![0u8; len.min(BOUNCE)];
+        let mut done = 0;
+        loop {
+            // Outside the lock: the caller's buffer may fault.
+            let chunk = (len - done).min(BOUNCE);
+            bounce[..chunk].copy_from_slice(&data[done..done + chunk]);
+            let mut written = 0;
+            loop {
+                let n = self.blocking(|fam, notices| {
+                    let (leaf, start) = self.check_access(fam, offset, len as u64)?;
+                    let at = start + (done + written) as u64;
+                    Self::copy_in(fam, notices, leaf, at, &bounce[written..chunk], start + len as u64)
+                })?;
+                written += n;
+                if written == chunk {
+                    break;
+                }
+            }
+            done += chunk;
+            if done == len {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes `data` to `leaf` at `pos` up to the first missing page, with
+    /// the frames for the pages it forks reserved first; with nothing
+    /// written, waits for that page (its request runs up to `end`).
+    fn copy_in(
+        fam: &mut Family,
+        notices: &Notices,
+        leaf: NodeId,
+        pos: u64,
+        data: &[u8],
+        end: u64,
+    ) -> Result<usize, Stop> {
+        let mut reach = 0;
+        let mut needed = 0;
+        for (page, _, n) in pieces(pos, data.len()) {
+            match fam.cow.lookup(leaf, page) {
+                Content::Missing { .. } if reach == 0 => return Err(fam.wait_for_page(leaf, page, end)),
+                Content::Missing { .. } => break,
+                Content::Own(..) => {}
+                Content::Shared(_) | Content::Zero => needed += 1,
+            }
+            reach += n;
+        }
+        let frames = notices.frames();
+        let mut reserve = Reserve::new(frames, needed)?;
+        let mut forked = Runs::default();
+        let mut done = 0;
+        for (page, in_page, n) in pieces(pos, reach) {
+            let frame = Self::own_for_write(fam, leaf, page, &mut reserve, &mut forked);
+            frames.write(frame, in_page, &data[done..done + n]);
             done += n;
         }
-        Ok(())
+        fam.notify_runs(leaf, &forked, notices);
+        Ok(reach)
     }
 
-    /// Frames needed to own every page of the leaf's `[start, end)`.
-    fn frames_to_own(fam: &Family, leaf: NodeId, start: u64, end: u64) -> u64 {
-        (start / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
-            .filter(|&p| !matches!(fam.cow.lookup(leaf, p * PAGE_SIZE), Content::Own(_)))
-            .count() as u64
-    }
-
-    /// `zx_vmo_write`: copies `data` to `offset`, forking shared pages (errors
-    /// as `read`, and NO_MEMORY).
-    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), Status> {
-        self.locked(|fam, notices| {
-            let (leaf, base, size) = fam.geometry(self.view);
-            range_end(offset, data.len() as u64, size)?;
-            if !data.is_empty() {
-                fam.check_not_discarded()?;
-            }
-            let start = base + offset;
-            let end = start + data.len() as u64;
-            let frames = &*self.ctx.frames;
-            let mut reserve = Reserve::new(frames, Self::frames_to_own(fam, leaf, start, end))?;
-            let mut forked = Runs::default();
-            let mut done = 0;
-            while done < data.len() {
-                let pos = start + done as u64;
-                let in_page = (pos % PAGE_SIZE) as usize;
-                let n = (PAGE_SIZE as usize - in_page).min(data.len() - done);
-                let (frame, new) = fam.cow.fork(leaf, round_down(pos), &mut reserve);
-                if new {
-                    forked.add(round_down(pos));
-                }
-                frames.write(frame, in_page, &data[done..done + n]);
-                done += n;
-            }
-            fam.notify_runs(leaf, &forked, notices);
-            Ok(())
-        })
+    /// The frame of `leaf`'s page at `page`, made private and writable: a
+    /// fork (recorded in `forked`) or, on a paged root, the page marked
+    /// Dirty.
+    fn own_for_write(
+        fam: &mut Family,
+        leaf: NodeId,
+        page: u64,
+        reserve: &mut Reserve,
+        forked: &mut Runs,
+    ) -> PhysAddr {
+        let (frame, new) = fam.cow.fork(leaf, page, reserve);
+        if new {
+            forked.add(page);
+        } else if fam.cow.is_paged(leaf) {
+            fam.cow.set_state(leaf, page, DirtyState::Dirty);
+        }
+        frame
     }
 
     /// `zx_vmo_set_size`. Rounds up (overflow → OUT_OF_RANGE); an offset in
     /// the family's root plus the size overflowing → INVALID_ARGS
     /// (NoAccumulatedOverflow); not resizable → UNAVAILABLE. Shrinking frees
-    /// the pages past the end; growing reads zero.
+    /// the pages past the end (and fails the operations waiting for pages
+    /// there with OUT_OF_RANGE); growing reads zero, on a pager VMO as a
+    /// dirty zero range that needs no request (digest §3.2).
     pub fn set_size(&self, size: u64) -> Result<(), Status> {
         let size = round_up(size).ok_or(Status::OutOfRange)?;
         self.locked(|fam, notices| {
@@ -259,38 +450,75 @@ impl Vmo {
             if !self.resizable {
                 return Err(Status::Unavailable);
             }
-            fam.cow.resize(leaf, size, &*notices);
+            fam.cow.resize(leaf, size, notices.frames());
             if size < old {
-                fam.notify(leaf, size, old, NoticeKind::Unmap, notices);
+                if let Some(source) = fam.source.as_mut().filter(|_| fam.cow.is_paged(leaf)) {
+                    source.truncate(size / PAGE_SIZE, fam.cow.pages(leaf));
+                }
+                fam.notify_seeing(leaf, size, old, NoticeKind::Unmap, notices);
+            } else if fam.cow.is_paged(leaf) {
+                let _new_tail = fam.cow.zero_range(leaf, old, size, DirtyState::Dirty, notices.frames());
             }
             Ok(())
         })
     }
 
     /// `ZX_VMO_OP_COMMIT`: the range, rounded out to pages, gets pages of its
-    /// own (a clone forks its parent's pages); NOT_FOUND on a discarded VMO
-    /// not yet locked again.
+    /// own: a clone forks what it sees, a pager VMO gets its missing pages
+    /// requested (in maximal runs) and its zero markers committed as Clean
+    /// zero pages; NOT_FOUND on a discarded VMO not yet locked again. A
+    /// shrink while waiting cuts the range short.
     pub fn commit(&self, offset: u64, len: u64) -> Result<(), Status> {
-        self.locked(|fam, notices| {
+        let mut next = None;
+        self.blocking(|fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
-            let end = range_end(offset, len, size)?;
+            let end = match next {
+                None => range_end(offset, len, size)?,
+                Some(_) => offset.saturating_add(len).min(size),
+            };
             fam.check_not_discarded()?;
             let (start, end) = (round_down(base + offset), round_up(base + end).unwrap_or(MAX_SIZE));
-            let mut reserve = Reserve::new(&*self.ctx.frames, Self::frames_to_own(fam, leaf, start, end))?;
-            let mut forked = Runs::default();
-            for offset in (start..end).step_by(PAGE_SIZE as usize) {
-                if fam.cow.fork(leaf, offset, &mut reserve).1 {
-                    forked.add(offset);
-                }
+            let from = next.unwrap_or(start).max(start);
+            let stop = fam.cow.first_missing(leaf, from, end).unwrap_or(end).max(from);
+            Self::commit_pages(fam, notices, leaf, from, stop)?;
+            next = Some(stop);
+            if stop < end {
+                return Err(fam.wait_for_page(leaf, stop, end));
             }
-            fam.notify_runs(leaf, &forked, notices);
             Ok(())
         })
     }
 
+    /// Commits `leaf`'s pages in `[start, end)`, none of them missing.
+    fn commit_pages(
+        fam: &mut Family,
+        notices: &Notices,
+        leaf: NodeId,
+        start: u64,
+        end: u64,
+    ) -> Result<(), Status> {
+        let pages = (start..end).step_by(PAGE_SIZE as usize);
+        let needed = pages.clone().filter(|&p| !matches!(fam.cow.lookup(leaf, p), Content::Own(..))).count();
+        let mut reserve = Reserve::new(notices.frames(), needed as u64)?;
+        let mut forked = Runs::default();
+        let paged = fam.cow.is_paged(leaf);
+        for page in pages {
+            let was_marker = fam.cow.entry(leaf, page) == Entry::Marker;
+            if fam.cow.fork(leaf, page, &mut reserve).1 {
+                forked.add(page);
+                if paged && was_marker {
+                    fam.cow.set_state(leaf, page, DirtyState::Clean);
+                }
+            }
+        }
+        fam.notify_runs(leaf, &forked, notices);
+        Ok(())
+    }
+
     /// `ZX_VMO_OP_DECOMMIT`: page-aligned (else INVALID_ARGS, even with
     /// nothing committed); only where absent pages read zero, i.e. not on
-    /// clones nor on VMOs with snapshot children (NOT_SUPPORTED).
+    /// clones, VMOs with snapshot children, nor pager families
+    /// (NOT_SUPPORTED).
     pub fn decommit(&self, offset: u64, len: u64) -> Result<(), Status> {
         if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(Status::InvalidArgs);
@@ -298,21 +526,23 @@ impl Vmo {
         self.locked(|fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
             let end = range_end(offset, len, size)?;
-            if fam.cow.has_parent(leaf) {
+            if fam.cow.has_parent(leaf) || fam.source.is_some() {
                 return Err(Status::NotSupported);
             }
             let (start, end) = (base + offset, base + end);
-            fam.cow.decommit(leaf, start, end, &*notices);
+            fam.cow.decommit(leaf, start, end, notices.frames());
             fam.notify(leaf, start, end, NoticeKind::Unmap, notices);
             Ok(())
         })
     }
 
-    /// `ZX_VMO_OP_ZERO`: the bytes read zero afterwards. Whole pages are
-    /// freed (or hidden by a zero marker where a parent's content would show);
-    /// partial pages are zeroed in place (digest §2.11, vmo-zero.cc).
+    /// `ZX_VMO_OP_ZERO`: the bytes read zero afterwards. Partial pages are
+    /// zeroed in place (on a pager VMO after their content is supplied);
+    /// whole pages are freed, hidden from a parent by a zero interval, or on
+    /// a paged root made a dirty zero range that needs no request and
+    /// satisfies requests waiting there (digest §2.11, vmo-zero.cc, §3.2).
     pub fn zero(&self, offset: u64, len: u64) -> Result<(), Status> {
-        self.locked(|fam, notices| {
+        self.blocking(|fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
             let end = range_end(offset, len, size)?;
             let (start, end) = (base + offset, base + end);
@@ -328,27 +558,36 @@ impl Vmo {
             if !end.is_multiple_of(PAGE_SIZE) && round_down(end) >= whole_start {
                 partial.push((round_down(end), round_down(end), end));
             }
-            let needed = partial
-                .iter()
-                .filter(|&&(p, _, _)| matches!(fam.cow.lookup(leaf, p), Content::Shared(_)))
-                .count() as u64;
-            let frames = &*self.ctx.frames;
+            let mut needed = 0;
+            for &(p, _, _) in &partial {
+                match fam.cow.lookup(leaf, p) {
+                    Content::Missing { .. } => return Err(fam.wait_for_page(leaf, p, p + PAGE_SIZE)),
+                    Content::Shared(_) => needed += 1,
+                    Content::Own(..) | Content::Zero => {}
+                }
+            }
+            let frames = notices.frames();
             let mut reserve = Reserve::new(frames, needed)?;
             let mut forked = Runs::default();
             for (p, s, e) in partial {
-                let frame = match fam.cow.lookup(leaf, p) {
-                    Content::Zero => continue,
-                    Content::Own(f) => f,
-                    Content::Shared(_) => {
-                        forked.add(p);
-                        fam.cow.fork(leaf, p, &mut reserve).0
-                    }
-                };
-                frames.zero(frame, (s - p) as usize, (e - s) as usize);
+                if fam.cow.lookup(leaf, p) != Content::Zero {
+                    let frame = Self::own_for_write(fam, leaf, p, &mut reserve, &mut forked);
+                    frames.zero(frame, (s - p) as usize, (e - s) as usize);
+                }
             }
             if whole_start < whole_end {
-                fam.cow.zero_pages(leaf, whole_start, whole_end, &*notices);
-                fam.notify(leaf, whole_start, whole_end, NoticeKind::Unmap, notices);
+                if fam.cow.is_paged(leaf) {
+                    let filled =
+                        fam.cow.zero_range(leaf, whole_start, whole_end, DirtyState::Dirty, notices.frames());
+                    let source = fam.source.as_mut().expect("a paged root has a source");
+                    for (s, e) in filled {
+                        source.filled(s, e, fam.cow.pages(leaf));
+                    }
+                    fam.notify_seeing(leaf, whole_start, whole_end, NoticeKind::Unmap, notices);
+                } else {
+                    fam.cow.zero_pages(leaf, whole_start, whole_end, notices.frames());
+                    fam.notify(leaf, whole_start, whole_end, NoticeKind::Unmap, notices);
+                }
             }
             fam.notify_runs(leaf, &forked, notices);
             Ok(())
@@ -361,28 +600,51 @@ impl Vmo {
         range_end(offset, len, self.size()).map(|_| ())
     }
 
-    /// `ZX_VMO_OP_DONT_NEED`: an eviction hint; anonymous pages are never
-    /// evicted, so only the range is checked.
+    /// `ZX_VMO_OP_DONT_NEED`: an eviction hint; nothing is evicted yet, so
+    /// only the range is checked.
     pub fn dont_need(&self, offset: u64, len: u64) -> Result<(), Status> {
         self.check_hint(offset, len)
     }
 
-    /// `ZX_VMO_OP_ALWAYS_NEED`: protects pages from eviction, which anonymous
-    /// pages never undergo; only the range is checked.
+    /// `ZX_VMO_OP_ALWAYS_NEED`: protects pages from eviction; on a pager
+    /// family it first has every page the VMO sees supplied, as PREFETCH.
     pub fn always_need(&self, offset: u64, len: u64) -> Result<(), Status> {
-        self.check_hint(offset, len)
+        self.prefetch(offset, len)
     }
 
-    /// `ZX_VMO_OP_PREFETCH`: fetches pages from a pager; anonymous content is
-    /// always present, so only the range is checked (zero length is OK).
+    /// `ZX_VMO_OP_PREFETCH`: has the pager supply every page of the range
+    /// (rounded out) that the VMO sees and nobody has: through a clone or a
+    /// slice, the root's pages, without forking anything. Anonymous content
+    /// is always present, so there only the range is checked. A shrink while
+    /// waiting ends the op early with OK.
     pub fn prefetch(&self, offset: u64, len: u64) -> Result<(), Status> {
-        self.check_hint(offset, len)
+        self.check_hint(offset, len)?;
+        let mut next = 0;
+        self.blocking(|fam, _| {
+            if fam.source.is_none() {
+                return Ok(());
+            }
+            let (leaf, base, size) = fam.geometry(self.view);
+            let end = offset.saturating_add(len).min(size);
+            let (start, end) = (round_down(base + offset), round_up(base + end).unwrap_or(MAX_SIZE));
+            match fam.cow.first_missing(leaf, start.max(next), end) {
+                Some(missing) => {
+                    next = missing;
+                    Err(fam.wait_for_page(leaf, missing, end))
+                }
+                None => Ok(()),
+            }
+        })
     }
 
-    /// `zx_vmo_create_child` (digest §2.10), after the zx layer's handle,
-    /// rights and option-bit checks. Snapshot kinds cost O(1) in the parent's
-    /// size; a slice must lie within the parent; a reference takes offset and
-    /// size 0.
+    /// `zx_vmo_create_child` (digest §2.10, §3.4), after the zx layer's
+    /// handle, rights and option-bit checks. Snapshot kinds cost O(1) in the
+    /// parent's size; a slice must lie within the parent; a reference takes
+    /// offset and size 0. In a pager family SNAPSHOT is NOT_SUPPORTED,
+    /// AT_LEAST_ON_WRITE (and SNAPSHOT_MODIFIED of the root or a slice of it)
+    /// hangs a child off the parent that sees it live, SNAPSHOT_MODIFIED of a
+    /// clone snapshots the clone's own pages, and neither may be taken of a
+    /// slice of a clone (NOT_SUPPORTED).
     pub fn create_child(
         self: &Arc<Self>,
         kind: ChildKind,
@@ -425,9 +687,20 @@ impl Vmo {
                     if self.discardable {
                         return Err(Status::NotSupported);
                     }
-                    let leaf_size = fam.cow.size(leaf);
-                    let child = fam.cow.snapshot(leaf, base + offset, size, base + parent_size);
-                    fam.notify(leaf, 0, leaf_size, NoticeKind::RemoveWrite, notices);
+                    let child = if fam.source.is_some() {
+                        let of_root = fam.cow.is_paged(leaf);
+                        let slice = fam.view(self.view).window.is_some();
+                        match kind {
+                            ChildKind::Snapshot => return Err(Status::NotSupported),
+                            _ if slice && !of_root => return Err(Status::NotSupported),
+                            ChildKind::SnapshotModified if !of_root => {
+                                Self::snapshot_of(fam, notices, leaf, base + offset, size, base + parent_size)
+                            }
+                            _ => fam.cow.clone_at_least_on_write(leaf, base + offset, size),
+                        }
+                    } else {
+                        Self::snapshot_of(fam, notices, leaf, base + offset, size, base + parent_size)
+                    };
                     let view = fam.add_view(View { node: child, window: None, mappings: Vec::new() });
                     return Ok((view, resizable));
                 }
@@ -443,7 +716,24 @@ impl Vmo {
             koid: next_koid(),
             resizable: child.1,
             discardable: false,
+            paged: false,
         }))
+    }
+
+    /// A snapshot child of `leaf` (see [`CowTree::snapshot`]); its pages
+    /// become shared, so the mappings of `leaf` lose write permission.
+    fn snapshot_of(
+        fam: &mut Family,
+        notices: &Notices,
+        leaf: NodeId,
+        offset: u64,
+        size: u64,
+        limit: u64,
+    ) -> NodeId {
+        let leaf_size = fam.cow.size(leaf);
+        let child = fam.cow.snapshot(leaf, offset, size, limit);
+        fam.notify(leaf, 0, leaf_size, NoticeKind::RemoveWrite, notices);
+        child
     }
 
     /// Alignment and size checks of a slice or snapshot: page-aligned offset
@@ -456,11 +746,18 @@ impl Vmo {
         round_up(size).ok_or(Status::OutOfRange)
     }
 
+    /// Whether a page `leaf` sees as `content` may be mapped writable: it is
+    /// its own and, on a paged root, already Dirty (a Clean page's first
+    /// write must fault so it is marked, digest §3.1).
+    fn writable(content: Content) -> bool {
+        matches!(content, Content::Own(_, state) if state != DirtyState::Clean)
+    }
+
     /// The committed pages a read fault in `[offset, offset + len)` would
-    /// find, clipped to the size, committing and forking nothing: what
-    /// MAP_RANGE installs (digest §2.12: committed pages only, no requests).
-    /// Pages still shared copy-on-write are not writable. Costs O(committed
-    /// pages), not O(range length).
+    /// find, clipped to the size, committing, forking and requesting
+    /// nothing: what MAP_RANGE installs (digest §2.12). Pages still shared
+    /// copy-on-write and Clean pager pages are not writable. Costs
+    /// O(committed pages), not O(range length).
     pub fn committed_pages(&self, offset: u64, len: u64) -> Vec<(u64, FaultPage)> {
         let fam = self.family.lock();
         let (leaf, base, size) = fam.geometry(self.view);
@@ -473,7 +770,7 @@ impl Vmo {
             .visible(leaf, start, end)
             .into_iter()
             .map(|(off, frame)| {
-                let writable = matches!(fam.cow.lookup(leaf, off), Content::Own(_));
+                let writable = Self::writable(fam.cow.lookup(leaf, off));
                 (off - base, FaultPage { frame, writable })
             })
             .collect()
@@ -481,30 +778,36 @@ impl Vmo {
 
     /// The fault path: the frame to map for an access at `offset`.
     ///
-    /// A read of a page the VMO owns gives it writable; of a page shared
-    /// copy-on-write, the shared frame read-only; of a page never written,
-    /// the zero frame read-only. A write commits or forks the page and gives
-    /// a private frame, writable; the other mappings of the VMO that may
-    /// translate the old frame are told (`unmap_vmo_range`) before this
-    /// returns. Beyond the size → OUT_OF_RANGE; discarded and not locked
-    /// again → NOT_FOUND; no frame → NO_MEMORY.
+    /// A read of a page the VMO owns gives it writable (read-only while a
+    /// pager page is Clean); of a page shared copy-on-write, the shared
+    /// frame read-only; of a page never written, the zero frame read-only. A
+    /// write commits or forks the page (or marks a pager page Dirty) and
+    /// gives a private frame, writable; the other mappings of the VMO that
+    /// may translate the old frame are told (`unmap_vmo_range`) before this
+    /// returns. A page the pager has not supplied is requested, one page
+    /// per fault (digest §2.15), and waited for with no lock held. Beyond the
+    /// size → OUT_OF_RANGE; discarded and not locked again → NOT_FOUND; no
+    /// frame → NO_MEMORY; the pager's failure or absence → its status.
     pub fn lookup_for_fault(&self, offset: u64, write: bool) -> Result<FaultPage, Status> {
-        self.locked(|fam, notices| {
+        self.blocking(|fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
             if offset >= size {
-                return Err(Status::OutOfRange);
+                return Err(Stop::Fail(Status::OutOfRange));
             }
             fam.check_not_discarded()?;
             let page = round_down(base + offset);
             let content = fam.cow.lookup(leaf, page);
             match (content, write) {
-                (Content::Own(frame), _) => Ok(FaultPage { frame, writable: true }),
+                (Content::Missing { .. }, _) => Err(fam.wait_for_page(leaf, page, page + PAGE_SIZE)),
+                (Content::Own(frame, _), false) => Ok(FaultPage { frame, writable: Self::writable(content) }),
                 (Content::Shared(frame), false) => Ok(FaultPage { frame, writable: false }),
                 (Content::Zero, false) => Ok(FaultPage { frame: self.ctx.zero_frame(), writable: false }),
                 (_, true) => {
-                    let mut reserve = Reserve::new(&*self.ctx.frames, 1)?;
-                    let (frame, _) = fam.cow.fork(leaf, page, &mut reserve);
-                    fam.notify(leaf, page, page + PAGE_SIZE, NoticeKind::Unmap, notices);
+                    let needed = u64::from(!matches!(content, Content::Own(..)));
+                    let mut reserve = Reserve::new(notices.frames(), needed)?;
+                    let mut forked = Runs::default();
+                    let frame = Self::own_for_write(fam, leaf, page, &mut reserve, &mut forked);
+                    fam.notify_runs(leaf, &forked, notices);
                     Ok(FaultPage { frame, writable: true })
                 }
             }
@@ -528,8 +831,10 @@ impl Vmo {
 }
 
 impl Drop for Vmo {
-    /// Closing the last VMO viewing a leaf closes the leaf: its pages are
-    /// freed or migrate to the relatives that still see them (§3.4).
+    /// Closing the last VMO viewing a node closes the node: its pages are
+    /// freed or migrate to the relatives that still see them (§3.4). The
+    /// family itself, and with it a pager's COMPLETE, goes with the last
+    /// `Arc` of it.
     fn drop(&mut self) {
         let mut fam = self.family.lock();
         let view = fam.views.remove(self.view);

@@ -91,7 +91,7 @@ impl Vmo {
             }
             let (leaf, _, size) = fam.geometry(self.view);
             let freed = fam.cow.own_pages(leaf);
-            fam.cow.decommit_all(leaf, &*notices);
+            fam.cow.decommit_all(leaf, notices.frames());
             fam.discard = Discard::Discarded;
             fam.notify(leaf, 0, size, NoticeKind::Unmap, notices);
             freed

@@ -22,19 +22,33 @@ pub(super) enum NoticeKind {
 ///
 /// It stands in for the frame allocator of the operations that free frames:
 /// their frees wait here for the mapping calls.
+/// One mapping call: what to tell whom, for which VMO range.
+type Call = (Arc<dyn VmoMapping>, NoticeKind, u64, u64);
+
 pub(super) struct Notices<'a> {
-    pub(super) calls: Vec<(Arc<dyn VmoMapping>, NoticeKind, u64, u64)>,
+    calls: spin::Mutex<Vec<Call>>,
     frames: &'a dyn FrameAllocator,
     freed: spin::Mutex<Vec<PhysAddr>>,
 }
 
 impl<'a> Notices<'a> {
     pub(super) fn new(frames: &'a dyn FrameAllocator) -> Self {
-        Notices { calls: Vec::new(), frames, freed: spin::Mutex::new(Vec::new()) }
+        Notices { calls: spin::Mutex::new(Vec::new()), frames, freed: spin::Mutex::new(Vec::new()) }
+    }
+
+    /// Queues `kind` for `mapping`'s `[offset, offset + len)`.
+    pub(super) fn call(&self, mapping: Arc<dyn VmoMapping>, kind: NoticeKind, offset: u64, len: u64) {
+        self.calls.lock().push((mapping, kind, offset, len));
+    }
+
+    /// The allocator operations use while the lock is held: frees wait
+    /// until [`Notices::deliver`].
+    pub(super) fn frames(&self) -> &dyn FrameAllocator {
+        self
     }
 
     pub(super) fn deliver(self) {
-        for (mapping, kind, offset, len) in self.calls {
+        for (mapping, kind, offset, len) in self.calls.into_inner() {
             match kind {
                 NoticeKind::Unmap => mapping.unmap_vmo_range(offset, len),
                 NoticeKind::RemoveWrite => mapping.remove_write_vmo_range(offset, len),

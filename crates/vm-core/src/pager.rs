@@ -1,0 +1,119 @@
+//! Pagers (digest §2.1-2.5): the owner of a set of pager-backed VMOs, which
+//! creates them, supplies their pages, fails their requests and detaches
+//! them. Requests reach the pager through the port each VMO was created
+//! with ([`crate::page_source`]).
+//!
+//! When the pager goes away (the zx layer drops it with its last handle),
+//! every VMO it created behaves as if detached, except that it hears no
+//! COMPLETE and keeps its pages (digest §2.1, ClosePagerTest).
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::context::VmContext;
+use crate::page_source::PagerPort;
+use crate::vmo::{next_koid, PagedFamily, Vmo, VmoOptions};
+use crate::{Status, PAGE_SIZE};
+
+/// The statuses `ZX_PAGER_OP_FAIL` may give (digest §2.5).
+pub const FAIL_STATUSES: [Status; 5] =
+    [Status::Io, Status::IoDataIntegrity, Status::BadState, Status::NoSpace, Status::BufferTooSmall];
+
+/// A pager. Dropping it closes it.
+pub struct Pager {
+    ctx: Arc<VmContext>,
+    koid: u64,
+    families: spin::Mutex<Vec<PagedFamily>>,
+}
+
+fn page_aligned(x: u64) -> bool {
+    x.is_multiple_of(PAGE_SIZE)
+}
+
+impl Pager {
+    /// `zx_pager_create`.
+    pub fn new(ctx: &Arc<VmContext>) -> Arc<Pager> {
+        Arc::new(Pager { ctx: ctx.clone(), koid: next_koid(), families: spin::Mutex::new(Vec::new()) })
+    }
+
+    /// The pager's kernel object id.
+    pub fn koid(&self) -> u64 {
+        self.koid
+    }
+
+    /// `zx_pager_create_vmo` (digest §2.2) with RESIZABLE and TRAP_DIRTY as
+    /// the only options (INVALID_ARGS otherwise): a VMO of `size` rounded up
+    /// to pages (OUT_OF_RANGE when that overflows) whose missing pages are
+    /// requested on `port` with `key`.
+    pub fn create_vmo(
+        &self,
+        options: VmoOptions,
+        port: Arc<dyn PagerPort>,
+        key: u64,
+        size: u64,
+    ) -> Result<Arc<Vmo>, Status> {
+        if !(VmoOptions::RESIZABLE | VmoOptions::TRAP_DIRTY).contains(options) {
+            return Err(Status::InvalidArgs);
+        }
+        let (vmo, family) = Vmo::create_paged(&self.ctx, size, options, port, key, self.koid)?;
+        let mut families = self.families.lock();
+        families.retain(|f| !f.is_gone());
+        families.push(family);
+        Ok(vmo)
+    }
+
+    /// INVALID_ARGS unless `vmo` is a VMO this pager created.
+    fn check_owns(&self, vmo: &Vmo) -> Result<(), Status> {
+        if vmo.is_paged_by(self.koid) {
+            Ok(())
+        } else {
+            Err(Status::InvalidArgs)
+        }
+    }
+
+    /// `zx_pager_detach_vmo` (digest §2.3): INVALID_ARGS for a VMO this
+    /// pager did not create; detaching twice is harmless.
+    pub fn detach_vmo(&self, vmo: &Vmo) -> Result<(), Status> {
+        self.check_owns(vmo)?;
+        vmo.detach();
+        Ok(())
+    }
+
+    /// `zx_pager_supply_pages` (digest §2.4): INVALID_ARGS for a VMO this
+    /// pager did not create (before `aux` is looked at) or an offset or
+    /// length that is not page-aligned; then the VMO's and `aux`'s checks.
+    pub fn supply_pages(
+        &self,
+        vmo: &Vmo,
+        offset: u64,
+        len: u64,
+        aux: &Vmo,
+        aux_offset: u64,
+    ) -> Result<(), Status> {
+        self.check_owns(vmo)?;
+        if !page_aligned(offset) || !page_aligned(len) || !page_aligned(aux_offset) {
+            return Err(Status::InvalidArgs);
+        }
+        vmo.supply_pages(offset, len, aux, aux_offset)
+    }
+
+    /// `ZX_PAGER_OP_FAIL` (digest §2.5): INVALID_ARGS for a VMO this pager
+    /// did not create, an offset or length that is not page-aligned, or a
+    /// status outside [`FAIL_STATUSES`]; then OUT_OF_RANGE beyond the VMO
+    /// and BAD_STATE once detached. Failing a range nobody waits on is OK.
+    pub fn fail_pages(&self, vmo: &Vmo, offset: u64, len: u64, status: Status) -> Result<(), Status> {
+        self.check_owns(vmo)?;
+        if !page_aligned(offset) || !page_aligned(len) || !FAIL_STATUSES.contains(&status) {
+            return Err(Status::InvalidArgs);
+        }
+        vmo.fail_pages(offset, len, status)
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        for family in self.families.get_mut().drain(..) {
+            family.pager_closed();
+        }
+    }
+}
