@@ -21,7 +21,7 @@ impl Process {
     pub fn new() -> Result<Process, Status> {
         let tables = new_tables()?;
         let zx = Zx::new(context()?, tables.clone());
-        let aspace = AddressSpace::over(zx.root_vmar_object().clone(), tables);
+        let aspace = AddressSpace::new(zx.root_vmar_object().clone(), tables);
         Ok(Process { zx, aspace })
     }
 

@@ -98,17 +98,11 @@ pub struct AddressSpace {
 static CURRENT: [Mutex<Option<Arc<AddressSpace>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 
 impl AddressSpace {
-    /// A new address space with a root VMAR of its own.
-    pub fn new(ctx: &Arc<VmContext>) -> Result<Arc<AddressSpace>, Status> {
-        let tables = new_tables()?;
-        Ok(Self::over(Vmar::new_root(ctx, tables.clone()), tables))
-    }
-
     /// The address space of `tables` whose root VMAR is `root`: a root made
     /// over `tables` by [`Vmar::new_root`] or [`zx::Zx::new`], directly or
     /// through a [`Translation`](vm_core::platform::Translation) that
     /// forwards to them.
-    pub fn over(root: Arc<Vmar>, tables: Arc<HwTables>) -> Arc<AddressSpace> {
+    pub fn new(root: Arc<Vmar>, tables: Arc<HwTables>) -> Arc<AddressSpace> {
         Arc::new(AddressSpace { root, tables })
     }
 

@@ -202,7 +202,7 @@ fn a_fault_blocks_until_another_core_signals(_: &Boot) {
         open: AtomicBool::new(false),
     });
     let zx = Zx::new(context().unwrap(), gate.clone());
-    let space = AddressSpace::over(zx.root_vmar_object().clone(), tables);
+    let space = AddressSpace::new(zx.root_vmar_object().clone(), tables);
     let s = space.clone();
     run_on_all(move || s.enter());
     let vmo = filled_vmo(&zx, 1, |_| 77);
