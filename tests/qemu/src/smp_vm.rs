@@ -2,7 +2,8 @@
 //! on one shared mapping and on copy-on-write children, a fault that blocks
 //! until another core signals it through the waiting trait, unmaps and
 //! decommits (of one page, and of more pages than the tables invalidate one
-//! by one) while other cores read, after which no core reads an old page,
+//! by one) while other cores read, after which no core reads an old page
+//! (a load after an unmap takes a fault, caught with `fault::catch`),
 //! and CPUs in different address spaces at the same time.
 #![no_std]
 #![no_main]
@@ -12,6 +13,7 @@ extern crate alloc;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use platform_virt::fault::catch;
 use platform_virt::mmu::hw::HwTables;
 use platform_virt::mmu::tables::TLBI_PAGE_LIMIT;
 use platform_virt::process::Process;
@@ -31,6 +33,7 @@ platform_virt::test_image!(
     no_core_reads_the_old_page_after_an_overwrite,
     no_core_reads_the_old_page_after_a_decommit,
     no_core_reads_old_pages_after_an_overwrite_beyond_the_tlbi_page_limit,
+    no_core_reads_old_pages_after_an_unmap_beyond_the_tlbi_page_limit,
     no_core_reads_old_pages_after_a_decommit_beyond_the_tlbi_page_limit,
     cpus_in_two_address_spaces_see_their_own_vmos_at_the_same_addresses,
     every_frame_comes_back,
@@ -234,11 +237,24 @@ fn a_fault_blocks_until_another_core_signals(_: &Boot) {
 const OLD: u64 = 0x01d_0000;
 const NEW: u64 = 0x4e3_0000;
 
+/// A load at `va` that returns a fatal fault's status instead of ending
+/// the run.
+fn read(va: u64) -> Result<u64, Status> {
+    // SAFETY: the closure is one load and owns nothing.
+    unsafe { catch(|| load(va)) }.map_err(|fault| fault.status)
+}
+
 /// Cores 1-3 read every page of `[va, va + pages * P)` in a loop (page `p`
 /// holds `OLD + p`), so each holds translations of all of them; once all
 /// read, core 0 runs `change`, after which every read on every core must
-/// give `new(p)`: no core may still use a translation of an old page.
-fn readers_never_see_old_after(va: u64, pages: u64, new: fn(u64) -> u64, change: impl FnOnce()) {
+/// give `new(p)` (a value, or the status of the fault it takes): no core may
+/// still use a translation of an old page.
+fn readers_never_see_old_after(
+    va: u64,
+    pages: u64,
+    new: fn(u64) -> Result<u64, Status>,
+    change: impl FnOnce(),
+) {
     let replaced = Arc::new(AtomicBool::new(false));
     let reading = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (1..4)
@@ -249,9 +265,9 @@ fn readers_never_see_old_after(va: u64, pages: u64, new: fn(u64) -> u64, change:
                 loop {
                     let done = replaced.load(SeqCst);
                     for p in 0..pages {
-                        let v = load(va + p * P);
-                        assert!(v == OLD + p || v == new(p), "page {p}: read {v:#x}");
-                        stale += (done && v == OLD + p) as u64;
+                        let v = read(va + p * P);
+                        assert!(v == Ok(OLD + p) || v == new(p), "page {p}: read {v:x?}");
+                        stale += (done && v == Ok(OLD + p)) as u64;
                     }
                     if !counted {
                         counted = true;
@@ -275,7 +291,7 @@ fn readers_never_see_old_after(va: u64, pages: u64, new: fn(u64) -> u64, change:
         assert_eq!(r.join(), 0, "core {cpu} read old pages after the change returned");
     }
     for p in 0..pages {
-        assert_eq!(load(va + p * P), new(p));
+        assert_eq!(read(va + p * P), new(p));
     }
 }
 
@@ -291,7 +307,7 @@ fn overwrite_while_reading(pages: u64) {
     readers_never_see_old_after(
         va,
         pages,
-        |page| NEW + page,
+        |page| Ok(NEW + page),
         || {
             let options = R | ZX_VM_SPECIFIC_OVERWRITE;
             assert_eq!(p.zx.vmar_map(p.zx.root_vmar(), options, offset, new, 0, pages * P), Ok(va));
@@ -324,13 +340,33 @@ fn decommit_while_reading(boot: &Boot, pages: u64) {
     readers_never_see_old_after(
         va,
         pages,
-        |_| 0,
+        |_| Ok(0),
         || match pages {
             1 => p.zx.vmo_op_range(vmo, ZX_VMO_OP_DECOMMIT, 0, P, &mut []).unwrap(),
             _ => p.zx.vmar_op_range(p.zx.root_vmar(), ZX_VMAR_OP_DECOMMIT, va, pages * P, &mut []).unwrap(),
         },
     );
     assert_eq!(boot.frames().free_count(), free + pages as usize, "the old pages were freed");
+    leave_everywhere();
+}
+
+/// Maps `MANY` pages holding `OLD + p` read-only on every core, then unmaps
+/// them: every core's load must fault with NOT_FOUND; the VMO keeps its
+/// pages.
+fn no_core_reads_old_pages_after_an_unmap_beyond_the_tlbi_page_limit(_: &Boot) {
+    let p = new_process();
+    enter_everywhere(&p);
+    let vmo = filled_vmo(&p.zx, MANY, |page| OLD + page);
+    let va = map(&p.zx, R, vmo, MANY);
+    readers_never_see_old_after(
+        va,
+        MANY,
+        |_| Err(Status::NotFound),
+        || {
+            p.zx.vmar_unmap(p.zx.root_vmar(), va, MANY * P).unwrap();
+        },
+    );
+    assert_eq!(read_u64(&p.zx, vmo, (MANY - 1) * P), OLD + MANY - 1, "the VMO keeps its pages");
     leave_everywhere();
 }
 
