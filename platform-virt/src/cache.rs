@@ -11,6 +11,8 @@
 
 use crate::mmu::maintenance::{DcOp, Maintenance};
 use vm_core::platform::CacheOp;
+#[cfg(target_os = "none")]
+use vm_core::platform::{CacheMaintenance, PhysAddr};
 
 /// Smallest data and instruction cache line sizes, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,8 +22,8 @@ pub struct LineSizes {
 }
 
 impl LineSizes {
-    /// From `CTR_EL0`: `DminLine` (bits [19:16]) and `IminLine` (bits
-    /// [3:0]) are log2 of the line size in 4-byte words.
+    /// From `CTR_EL0`: `DminLine` (bits \[19:16\]) and `IminLine` (bits
+    /// \[3:0\]) are log2 of the line size in 4-byte words.
     pub const fn from_ctr(ctr: u64) -> LineSizes {
         LineSizes { data: 4 << ((ctr >> 16) & 0xf), instruction: 4 << (ctr & 0xf) }
     }
@@ -75,6 +77,34 @@ pub fn maintain(m: &impl Maintenance, sizes: LineSizes, op: CacheOp, va: u64, le
             m.dsb_ish();
             m.isb();
         }
+    }
+}
+
+/// vm-core's cache maintenance on this CPU: by physical range through the
+/// identity-mapped physmap, with the line sizes `CTR_EL0` gives.
+#[cfg(target_os = "none")]
+pub struct CpuCaches {
+    lines: LineSizes,
+}
+
+#[cfg(target_os = "none")]
+impl CpuCaches {
+    pub fn new() -> CpuCaches {
+        CpuCaches { lines: LineSizes::this_cpu() }
+    }
+}
+
+#[cfg(target_os = "none")]
+impl Default for CpuCaches {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(target_os = "none")]
+impl CacheMaintenance for CpuCaches {
+    fn cache_op(&self, op: CacheOp, pa: PhysAddr, len: u64) {
+        maintain(&crate::mmu::maintenance::Hardware, self.lines, op, pa, len)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Decoding `ESR_EL1`, the exception syndrome register (Arm ARM D24.2.41).
 
-/// The exception class, `ESR_EL1.EC` (bits [31:26]).
+/// The exception class, `ESR_EL1.EC` (bits \[31:26\]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExceptionClass {
     Unknown,
@@ -29,7 +29,7 @@ pub enum ExceptionClass {
     Other(u8),
 }
 
-/// Fault status of an abort, from `ESR_EL1.ISS.{I,D}FSC` (bits [5:0]).
+/// Fault status of an abort, from `ESR_EL1.ISS.{I,D}FSC` (bits \[5:0\]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultStatus {
     AddressSize { level: u8 },

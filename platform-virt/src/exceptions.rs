@@ -1,15 +1,20 @@
 //! EL1 exception handling. Aborts on VM addresses go to the VM's fault path
-//! ([`crate::vm`]); one it cannot resolve is a fatal page fault. Every other
-//! exception is unexpected: it is reported with its decoded syndrome. Either
-//! way the run fails, reported exactly once.
+//! ([`crate::vm`]); one it cannot resolve is a fatal page fault, which goes
+//! to the catcher armed on this CPU ([`crate::fault::catch`]) or, without
+//! one, fails the run. Every other exception is unexpected: it is reported
+//! with its decoded syndrome and fails the run. A failed run is reported
+//! exactly once ([`crate::fatal`]).
 
 use crate::esr::{ExceptionClass, FaultStatus, Syndrome};
+use crate::fault::FatalFault;
 use aarch64_cpu::registers::{Readable, ESR_EL1, FAR_EL1};
 use vm_core::fault::Access;
 
 core::arch::global_asm!(include_str!("asm/vectors.S"));
 
-/// The registers `asm/vectors.S` saves on entry.
+/// The registers `asm/vectors.S` saves on entry, and restores on return.
+/// The vector saves the FP/SIMD registers after these (the handler's Rust
+/// code may use them); nothing here reads them.
 #[repr(C)]
 pub struct TrapFrame {
     pub x: [u64; 31],
@@ -34,16 +39,24 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
             );
             match crate::vm::handle_abort(far, access, af_or_permission) {
                 Some(Ok(())) => return,
-                Some(Err(status)) => crate::testing::abort_run(format_args!(
-                    "fatal page fault: {access:?} at {far:#x}{}: {status:?}\n  ELR_EL1={:#018x}",
-                    crate::vm::describe_mapping(far),
-                    frame.elr
-                )),
+                Some(Err(status)) => {
+                    let fault = FatalFault { address: far, access, status, vmo: crate::vm::mapped_vmo(far) };
+                    match crate::fault::escape(fault) {
+                        Ok(landing) => {
+                            (frame.elr, frame.x[0]) = (landing.pc, landing.x0);
+                            return;
+                        }
+                        Err(fault) => crate::fatal::report(format_args!(
+                            "fatal page fault: {fault}\n  ELR_EL1={:#018x}",
+                            frame.elr
+                        )),
+                    }
+                }
                 None => {}
             }
         }
     }
-    crate::testing::abort_run(format_args!(
+    crate::fatal::report(format_args!(
         "unexpected exception: {} from {}\n  class: {:?}, fault: {:?}, write: {}\n  \
          ESR_EL1={:#018x} FAR_EL1={:#018x} ELR_EL1={:#018x} SPSR_EL1={:#x}",
         KINDS[(kind & 3) as usize],

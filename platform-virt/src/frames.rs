@@ -1,6 +1,7 @@
 //! The physical frame allocator: `buddy_system_allocator`'s buddy allocator
 //! over the RAM the device tree reports, less every reservation, counting
-//! its free frames.
+//! its free frames. On the target one instance, `global`, holds all of it:
+//! boot fills it, translation tables and VMOs take their frames from it.
 
 use crate::memory_map::PhysRange;
 use buddy_system_allocator::FrameAllocator;
@@ -70,6 +71,13 @@ impl Frames {
     pub fn total(&self) -> usize {
         self.inner.lock().total
     }
+}
+
+/// The platform's frame allocator, filled at boot.
+#[cfg(target_os = "none")]
+pub fn global() -> &'static Frames {
+    static FRAMES: Frames = Frames::new();
+    &FRAMES
 }
 
 #[cfg(test)]

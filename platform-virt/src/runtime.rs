@@ -2,9 +2,9 @@
 //! memory map, the heap and the frame allocator.
 
 use crate::boot_info::{fdt_total_size, BootInfo};
-use crate::frames::{Frames, FRAME_SIZE};
+use crate::frames::{self, Frames, FRAME_SIZE};
 use crate::memory_map::{PhysRange, RangeSet};
-use crate::{power, println, testing};
+use crate::{fatal, power, println};
 use buddy_system_allocator::LockedHeap;
 
 core::arch::global_asm!(include_str!("asm/boot.S"));
@@ -15,8 +15,6 @@ const VIRT_DTB_AT_RAM_START: u64 = 0x4000_0000;
 
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();
-
-static FRAMES: Frames = Frames::new();
 
 /// What the platform found and set up, handed to the image's main.
 pub struct Boot {
@@ -34,15 +32,10 @@ pub struct Boot {
 }
 
 impl Boot {
-    /// The physical frame allocator.
+    /// The physical frame allocator ([`frames::global`]).
     pub fn frames(&self) -> &'static Frames {
-        frames()
+        frames::global()
     }
-}
-
-/// The physical frame allocator.
-pub(crate) fn frames() -> &'static Frames {
-    &FRAMES
 }
 
 /// Declares the image's main: `platform_virt::entry!(main)` with
@@ -94,13 +87,13 @@ extern "C" fn platform_entry(x0: u64, entry_el: u64) -> ! {
         PhysRange::new(core::ptr::addr_of!(__image_start) as u64, core::ptr::addr_of!(__image_end) as u64);
     let (heap, frame_ranges) = match carve_memory(&info, image) {
         Ok(layout) => layout,
-        Err(why) => testing::abort_run(format_args!("memory layout: {why}")),
+        Err(why) => fatal::report(format_args!("memory layout: {why}")),
     };
     // SAFETY: `heap` is RAM that nothing else uses: it was taken out of the
     // free ranges, which exclude the image, the device tree and reservations.
     unsafe { HEAP.lock().init(heap.start as usize, heap.len() as usize) };
     for range in frame_ranges.as_slice() {
-        FRAMES.add_range(*range);
+        frames::global().add_range(*range);
     }
     crate::mmu::hw::enable(&info.ram);
     crate::wait::enable_event_stream();

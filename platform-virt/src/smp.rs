@@ -3,18 +3,19 @@
 //!
 //! CPU indices are dense: 0 is the boot CPU, which runs the image's main;
 //! 1, 2, … are the device tree's other CPUs in its order, up to
-//! [`MAX_CPUS`] in all. A CPU keeps its index in `TPIDR_EL1`.
+//! [`MAX_CPUS`] in all ([`crate::cpu`]).
 //!
 //! A started CPU runs `asm/secondary.S` (EL2→EL1 with `boot.S`'s
-//! `cpu_enter_el1`, its own stack, its index), then [`secondary_main`],
+//! `cpu_enter_el1`, its own stack, its index), then `secondary_main`,
 //! which turns its MMU on with the boot CPU's configuration before anything
 //! else, reports itself online and waits for work with [`EventWaiter`].
 
-use crate::boot_info::{CpuList, MAX_CPUS};
+use crate::boot_info::CpuList;
+use crate::cache::CpuCaches;
+use crate::cpu::MAX_CPUS;
 use crate::mmu::hw::{kernel_map, KernelMap};
-use crate::vm::CpuCaches;
 use crate::wait::EventWaiter;
-use aarch64_cpu::registers::{Readable, MPIDR_EL1, TPIDR_EL1};
+use aarch64_cpu::registers::{Readable, MPIDR_EL1};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -59,10 +60,7 @@ extern "C" {
     static __secondary_stacks_top: u8;
 }
 
-/// This CPU's index.
-pub fn cpu_index() -> usize {
-    TPIDR_EL1.get() as usize
-}
+pub use crate::cpu::index as cpu_index;
 
 /// How many CPUs are online: indices `0..cpu_count()`.
 pub fn cpu_count() -> usize {
@@ -106,7 +104,7 @@ pub(crate) fn start(cpus: &CpuList) {
             &start as *const Start as u64,
         );
         if status != 0 {
-            crate::testing::abort_run(format_args!("PSCI CPU_ON of MPIDR {mpidr:#x} failed: {status}"));
+            crate::fatal::report(format_args!("PSCI CPU_ON of MPIDR {mpidr:#x} failed: {status}"));
         }
         // `start` must outlive the CPU's reading it.
         EventWaiter.wait_until(&|| cpu_count() > index);

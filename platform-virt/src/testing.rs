@@ -1,9 +1,9 @@
 //! The QEMU test harness: runs test cases, prints a line per case and the
-//! closing `N passed, M failed` line, and turns a panic or an unexpected
-//! exception inside a case into a failed run the host sees.
+//! closing `N passed, M failed` line; a panic or an unexpected exception
+//! inside a case ends the run through [`crate::fatal`], which names the
+//! failed case with the harness's epilogue.
 
 use crate::runtime::Boot;
-use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
 
@@ -35,14 +35,14 @@ macro_rules! test_image {
 
 static CURRENT: Mutex<Option<&'static str>> = Mutex::new(None);
 static PASSED: AtomicUsize = AtomicUsize::new(0);
-/// 1 + the index of the CPU ending the run, 0 while none is.
-static ABORTING: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `cases` in order and returns the run's exit status: 0 if all passed.
 ///
 /// A failing case panics or takes an exception; that ends the run at once
-/// (see [`abort_run`]), so a returned status is always 0.
+/// ([`crate::fatal`]), after `report_failed_case` has named the case, so a
+/// returned status is always 0.
 pub fn run(boot: &Boot, cases: &[TestCase]) -> i32 {
+    crate::fatal::on_report(report_failed_case);
     crate::println!("running {} tests", cases.len());
     for case in cases {
         *CURRENT.lock() = Some(case.name);
@@ -56,21 +56,8 @@ pub fn run(boot: &Boot, cases: &[TestCase]) -> i32 {
     0
 }
 
-/// Ends the run as failed after printing `reason` and the CPU it came from;
-/// inside a test case it first reports that case as failed and prints the
-/// closing line. A CPU failing while another one ends the run stops.
-pub(crate) fn abort_run(reason: fmt::Arguments) -> ! {
-    let cpu = crate::smp::cpu_index();
-    match ABORTING.compare_exchange(0, cpu + 1, Ordering::SeqCst, Ordering::SeqCst) {
-        Ok(_) => {}
-        // Failing while failing (e.g. the report itself faulted): leave now.
-        Err(aborting) if aborting == cpu + 1 => crate::power::exit(1),
-        // Another CPU is ending the run: let it report.
-        Err(_) => loop {
-            aarch64_cpu::asm::wfe();
-        },
-    }
-    crate::console::print_fatal(format_args!("\n{reason} (on CPU {cpu})\n"));
+/// Inside a test case, reports it as failed and prints the closing line.
+fn report_failed_case() {
     // The lock is only held for a store; a failure that interrupted one is
     // reported without the case name.
     let current = CURRENT.try_lock().and_then(|c| *c);
@@ -80,10 +67,4 @@ pub(crate) fn abort_run(reason: fmt::Arguments) -> ! {
             PASSED.load(Ordering::SeqCst)
         ));
     }
-    crate::power::exit(1);
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    abort_run(format_args!("panic: {info}"))
 }

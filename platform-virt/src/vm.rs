@@ -1,18 +1,24 @@
-//! vm-core on this platform: frames through the physmap, cache maintenance
-//! by line, address spaces on the hardware tables, and the fault path from
-//! the exception vectors into vm-core.
+//! vm-core on this platform: frames through the physmap, address spaces on
+//! the hardware tables, the address space each CPU is in, and the fault path
+//! from the exception vectors into vm-core.
+//!
+//! Each CPU has its own current address space ([`AddressSpace::enter`]): the
+//! tables it walks and the root VMAR its faults resolve in are always the
+//! same address space's, whatever the other CPUs run.
 
-use crate::cache::{maintain, LineSizes};
+use crate::cache::CpuCaches;
+use crate::cpu::MAX_CPUS;
+use crate::fault::MappedVmo;
 use crate::mmu::asid::Asids;
-use crate::mmu::aspace::{AddressSpace, USER_BASE, VA_SIZE};
-use crate::mmu::hw::{self, FrameTables, HwAddressSpace};
+use crate::mmu::hw::{self, FrameTables, HwTables};
 use crate::mmu::maintenance::Hardware;
+use crate::mmu::tables::{TranslationTables, USER_BASE, VA_SIZE};
 use crate::wait::EventWaiter;
 use alloc::sync::Arc;
-use spin::RwLock;
+use spin::Mutex;
 use vm_core::context::VmContext;
 use vm_core::fault::Access;
-use vm_core::platform::{CacheMaintenance, CacheOp, FrameAllocator, PhysAddr, Translation};
+use vm_core::platform::{FrameAllocator, PhysAddr};
 use vm_core::vmar::Vmar;
 use vm_core::{Status, PAGE_SIZE};
 
@@ -27,15 +33,15 @@ fn frame_ptr(frame: PhysAddr, offset: usize, len: usize) -> *mut u8 {
 
 impl FrameAllocator for PhysFrames {
     fn alloc(&self) -> Option<PhysAddr> {
-        crate::runtime::frames().alloc()
+        crate::frames::global().alloc()
     }
 
     fn free(&self, frame: PhysAddr) {
-        crate::runtime::frames().free(frame)
+        crate::frames::global().free(frame)
     }
 
     fn free_count(&self) -> usize {
-        crate::runtime::frames().free_count()
+        crate::frames::global().free_count()
     }
 
     fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
@@ -64,30 +70,6 @@ impl FrameAllocator for PhysFrames {
     }
 }
 
-/// Cache maintenance by physical range, through the physmap, with the line
-/// sizes `CTR_EL0` gives.
-pub struct CpuCaches {
-    lines: LineSizes,
-}
-
-impl CpuCaches {
-    pub fn new() -> CpuCaches {
-        CpuCaches { lines: LineSizes::this_cpu() }
-    }
-}
-
-impl Default for CpuCaches {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl CacheMaintenance for CpuCaches {
-    fn cache_op(&self, op: CacheOp, pa: PhysAddr, len: u64) {
-        maintain(&Hardware, self.lines, op, pa, len)
-    }
-}
-
 /// A VM context over this platform.
 pub fn context() -> Result<Arc<VmContext>, Status> {
     VmContext::new(Arc::new(PhysFrames), Arc::new(CpuCaches::new()), Arc::new(EventWaiter))
@@ -95,59 +77,62 @@ pub fn context() -> Result<Arc<VmContext>, Status> {
 
 static ASIDS: Asids = Asids::new();
 
-/// An address space with its root VMAR covering everything above the
-/// kernel's identity map.
-pub struct Space {
+/// New translation tables for an address space: empty above the kernel's
+/// identity map, which they share, and with an ASID of their own
+/// (`NO_RESOURCES` when all are in use, `NO_MEMORY`).
+pub fn new_tables() -> Result<Arc<HwTables>, Status> {
+    let tables =
+        TranslationTables::with_asid_from(FrameTables, Hardware, &ASIDS, Some(hw::kernel_map().root))?;
+    Ok(Arc::new(tables))
+}
+
+/// An address space: translation tables and the root VMAR whose mappings
+/// they hold.
+pub struct AddressSpace {
     pub root: Arc<Vmar>,
-    pub tables: Arc<HwAddressSpace>,
+    pub tables: Arc<HwTables>,
 }
 
-impl Space {
-    pub fn new(ctx: &Arc<VmContext>) -> Result<Arc<Space>, Status> {
-        Self::with_translation(ctx, |tables| tables)
+/// The address space each CPU is in, by CPU index; only that CPU reads or
+/// changes its entry (the exception handler included).
+static CURRENT: [Mutex<Option<Arc<AddressSpace>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
+
+impl AddressSpace {
+    /// The address space of `tables` whose root VMAR is `root`: a root made
+    /// over `tables` by [`Vmar::new_root`] or [`zx::Zx::new`], directly or
+    /// through a [`Translation`](vm_core::platform::Translation) that
+    /// forwards to them.
+    pub fn new(root: Arc<Vmar>, tables: Arc<HwTables>) -> Arc<AddressSpace> {
+        Arc::new(AddressSpace { root, tables })
     }
 
-    /// An address space whose VMARs reach the tables through `wrap`'s
-    /// translation (tests interpose on the seam with it).
-    pub fn with_translation(
-        ctx: &Arc<VmContext>,
-        wrap: impl FnOnce(Arc<HwAddressSpace>) -> Arc<dyn Translation>,
-    ) -> Result<Arc<Space>, Status> {
-        let tables = Arc::new(AddressSpace::with_asid_from(
-            FrameTables,
-            Hardware,
-            &ASIDS,
-            Some(hw::kernel_map().root),
-        )?);
-        let root = Vmar::new_root(ctx, wrap(tables.clone()));
-        Ok(Arc::new(Space { root, tables }))
-    }
-
-    /// Makes this the address space faults are resolved in, and the current
-    /// one on this CPU.
-    pub fn activate(self: &Arc<Self>) {
-        *CURRENT.write() = Some(self.clone());
-        self.enter();
-    }
-
-    /// Makes this the current address space on this CPU (for the other CPUs
-    /// once one has called [`Space::activate`]).
-    pub fn enter(&self) {
+    /// Makes this the address space of this CPU: the CPU walks its tables,
+    /// and its faults at VM addresses resolve in its root VMAR.
+    pub fn enter(self: &Arc<Self>) {
+        let previous = CURRENT[crate::cpu::index()].lock().replace(self.clone());
         hw::activate(&self.tables);
+        // An address space that nobody else holds goes away here, unlocked.
+        drop(previous);
     }
 
-    /// Back to the kernel's map on this CPU, and no address space for faults.
-    pub fn deactivate() {
+    /// Takes this CPU out of its address space, back to the kernel's map;
+    /// its faults at VM addresses are then nobody's (fatal).
+    pub fn leave() {
         hw::deactivate();
-        *CURRENT.write() = None;
+        let previous = CURRENT[crate::cpu::index()].lock().take();
+        drop(previous);
+    }
+
+    /// The address space this CPU is in, if any.
+    pub fn current() -> Option<Arc<AddressSpace>> {
+        CURRENT[crate::cpu::index()].lock().clone()
     }
 }
 
-static CURRENT: RwLock<Option<Arc<Space>>> = RwLock::new(None);
-
-/// Resolves an abort at `far` for `access` in the current address space:
+/// Resolves an abort at `far` for `access` in this CPU's address space:
 /// first the software half of access-flag and dirty management, then
-/// vm-core's fault path. `None` when the address is not a VM address.
+/// vm-core's fault path. `None` when the address is not a VM address or the
+/// CPU is in no address space.
 pub(crate) fn handle_abort(
     far: u64,
     access: Access,
@@ -156,19 +141,15 @@ pub(crate) fn handle_abort(
     if !(USER_BASE..VA_SIZE).contains(&far) {
         return None;
     }
-    let space = CURRENT.read().clone()?;
+    let space = AddressSpace::current()?;
     if access_or_permission && space.tables.resolve_access_fault(far, access) {
         return Some(Ok(()));
     }
     Some(space.root.fault(far, access))
 }
 
-/// " in VMO <koid> at offset <offset>" for the mapping covering `va` in the
-/// current address space, or nothing.
-pub(crate) fn describe_mapping(va: u64) -> alloc::string::String {
-    let vmo = CURRENT.read().as_ref().and_then(|space| space.root.vmo_at(va));
-    match vmo {
-        Some((vmo, offset)) => alloc::format!(" in VMO {} at offset {offset:#x}", vmo.koid()),
-        None => alloc::string::String::new(),
-    }
+/// The VMO mapped at `va` in this CPU's address space, for fault reports.
+pub(crate) fn mapped_vmo(va: u64) -> Option<MappedVmo> {
+    let (vmo, offset) = AddressSpace::current()?.root.vmo_at(va)?;
+    Some(MappedVmo { koid: vmo.koid(), offset })
 }

@@ -7,7 +7,7 @@
 //! lands between a waiter's check and its `WFE` leaves the event register
 //! set, so that `WFE` returns at once and the condition is checked again:
 //! no wake-up is lost. `WFE` may also return for other reasons; the loop
-//! checks again. The timer's event stream ([`enable_event_stream`]) wakes
+//! checks again. The timer's event stream (`enable_event_stream`) wakes
 //! every `WFE` about every 100 µs, so a waiter also sees its deadline pass
 //! when nobody calls [`Waiter::wake_all`].
 

@@ -3,9 +3,9 @@
 //! scenarios of vm-core, on the tables the hardware will walk, with and
 //! without hardware access-flag and dirty-state management.
 
-use platform_virt::mmu::aspace::{AddressSpace, HwFault, HwManaged};
 use platform_virt::mmu::maintenance::{Op, Recorder};
-use platform_virt::mmu::table::HostTables;
+use platform_virt::mmu::table_memory::HostTables;
+use platform_virt::mmu::tables::{HwFault, HwManaged, TranslationTables};
 use std::sync::Arc;
 use vm_core::fault::Access;
 use vm_core::mock::Machine;
@@ -14,7 +14,7 @@ use vm_core::vmar::{VmFlags, Vmar, VmarOp};
 use vm_core::vmo::{ChildKind, Vmo, VmoOptions};
 use vm_core::{Status, PAGE_SIZE as P};
 
-type Space = AddressSpace<Arc<HostTables>, Arc<Recorder>>;
+type Space = TranslationTables<Arc<HostTables>, Arc<Recorder>>;
 
 const RW: VmFlags = VmFlags::PERM_READ.union(VmFlags::PERM_WRITE);
 const R: VmFlags = VmFlags::PERM_READ;
@@ -37,7 +37,7 @@ impl Cpu {
         let machine = Machine::new(256);
         let tables = Arc::new(HostTables::new(64));
         let recorder = Arc::new(Recorder::default());
-        let space = Arc::new(AddressSpace::new(tables.clone(), recorder.clone(), 1, None).unwrap());
+        let space = Arc::new(TranslationTables::new(tables.clone(), recorder.clone(), 1, None).unwrap());
         let root = Vmar::new_root(&machine.ctx, space.clone() as Arc<dyn Translation>);
         Cpu { root, space, recorder, tables, hw, machine }
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use toolchain::Route;
 
 /// The bootable images and the packages they come from.
-const IMAGES: [(&str, &str); 9] = [
+const IMAGES: [(&str, &str); 10] = [
     ("hello", "hello"),
     ("boot", "qemu-tests"),
     ("frames", "qemu-tests"),
@@ -28,6 +28,7 @@ const IMAGES: [(&str, &str); 9] = [
     ("vm", "qemu-tests"),
     ("page_fault", "qemu-tests"),
     ("smp_vm", "qemu-tests"),
+    ("fault_catch", "qemu-tests"),
 ];
 
 /// A QEMU test run is killed after this long: it has hung.
@@ -55,7 +56,8 @@ const USAGE: &str = "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N]
   qemu [IMAGE] [same options] [-- extra QEMU arguments]
   gdb  [IMAGE] [same options]
   test
-IMAGE: hello (default); test images boot, frames, data_abort, smp, smp_data_abort, vm, page_fault, smp_vm";
+IMAGE: hello (default); test images boot, frames, data_abort, smp, smp_data_abort, vm, page_fault, smp_vm,
+       fault_catch";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
@@ -166,11 +168,12 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
         runs.push((el2, Expect::Boots));
         runs.push((Boot::new(image("frames"), cpu, 128), Expect::TestsPass));
         runs.push((Boot::new(image("data_abort"), cpu, 128), Expect::FailsReporting(DATA_ABORT_REPORT)));
-        // The VM on the real tables, with four cores up.
+        // The VM through zx on the real tables, with four cores up.
         for (name, mem, expect) in [
             ("vm", 256, Expect::TestsPass),
             ("page_fault", 128, Expect::FailsReporting(PAGE_FAULT_REPORT)),
             ("smp_vm", 256, Expect::TestsPass),
+            ("fault_catch", 128, Expect::TestsPass),
         ] {
             let mut b = Boot::new(image(name), cpu, mem);
             b.smp = 4;

@@ -1,6 +1,12 @@
 // The EL1 exception vector table: every entry saves a TrapFrame and calls
-// exception_dispatch(frame, kind), then restores it and returns.
-.equ TRAP_FRAME_SIZE, 272               // x0-x30, ELR, SPSR, padding
+// exception_dispatch(frame, kind), then restores it and returns. The frame
+// holds every register the handler's code may change: x0-x30, ELR, SPSR,
+// and the FP/SIMD registers q0-q31 with FPCR and FPSR (the target's Rust
+// code uses them, and the interrupted code may have live values in any).
+.equ TRAP_FRAME_SIZE, 800               // x0-x30, ELR, SPSR, pad; q0-q31; FPCR, FPSR
+.equ TRAP_FRAME_Q, 272
+.equ TRAP_FRAME_FPCR, 784
+.equ TRAP_FRAME_FPSR, 792
 
 .macro VECTOR kind
 .balign 0x80
@@ -50,10 +56,52 @@ trap_common:
     stp     x30, x2, [sp, #240]
     mrs     x2, spsr_el1
     str     x2, [sp, #256]
+    add     x2, sp, #TRAP_FRAME_Q
+    stp     q0, q1, [x2, #0]
+    stp     q2, q3, [x2, #32]
+    stp     q4, q5, [x2, #64]
+    stp     q6, q7, [x2, #96]
+    stp     q8, q9, [x2, #128]
+    stp     q10, q11, [x2, #160]
+    stp     q12, q13, [x2, #192]
+    stp     q14, q15, [x2, #224]
+    stp     q16, q17, [x2, #256]
+    stp     q18, q19, [x2, #288]
+    stp     q20, q21, [x2, #320]
+    stp     q22, q23, [x2, #352]
+    stp     q24, q25, [x2, #384]
+    stp     q26, q27, [x2, #416]
+    stp     q28, q29, [x2, #448]
+    stp     q30, q31, [x2, #480]
+    mrs     x3, fpcr
+    str     x3, [sp, #TRAP_FRAME_FPCR]
+    mrs     x3, fpsr
+    str     x3, [sp, #TRAP_FRAME_FPSR]
 
     mov     x0, sp
     bl      exception_dispatch
 
+    ldr     x3, [sp, #TRAP_FRAME_FPCR]
+    msr     fpcr, x3
+    ldr     x3, [sp, #TRAP_FRAME_FPSR]
+    msr     fpsr, x3
+    add     x2, sp, #TRAP_FRAME_Q
+    ldp     q0, q1, [x2, #0]
+    ldp     q2, q3, [x2, #32]
+    ldp     q4, q5, [x2, #64]
+    ldp     q6, q7, [x2, #96]
+    ldp     q8, q9, [x2, #128]
+    ldp     q10, q11, [x2, #160]
+    ldp     q12, q13, [x2, #192]
+    ldp     q14, q15, [x2, #224]
+    ldp     q16, q17, [x2, #256]
+    ldp     q18, q19, [x2, #288]
+    ldp     q20, q21, [x2, #320]
+    ldp     q22, q23, [x2, #352]
+    ldp     q24, q25, [x2, #384]
+    ldp     q26, q27, [x2, #416]
+    ldp     q28, q29, [x2, #448]
+    ldp     q30, q31, [x2, #480]
     ldr     x2, [sp, #256]
     msr     spsr_el1, x2
     ldp     x30, x2, [sp, #240]

@@ -2,9 +2,9 @@
 //! D8.3, "Translation table descriptor formats").
 //!
 //! Dirty state follows the architecture's dirty-bit management (D8.4.6):
-//! a writable page carries DBM; it is *writable-clean* with `AP[2]` = 1
-//! (read-only) and *writable-dirty* with `AP[2]` = 0. With FEAT_HAFDBS and
-//! `TCR_EL1.HD` the hardware clears `AP[2]` on the first write; without it
+//! a writable page carries DBM; it is *writable-clean* with `AP\[2\]` = 1
+//! (read-only) and *writable-dirty* with `AP\[2\]` = 0. With FEAT_HAFDBS and
+//! `TCR_EL1.HD` the hardware clears `AP\[2\]` on the first write; without it
 //! the write takes a permission fault and software does the same. DBM is
 //! therefore also the software "may be made writable" bit, and both paths
 //! read dirtiness the same way.
@@ -31,9 +31,9 @@ const VALID: u64 = 1 << 0;
 const TABLE_OR_PAGE: u64 = 1 << 1;
 const ATTR_INDEX_SHIFT: u64 = 2;
 const ATTR_INDEX_MASK: u64 = 0b111 << ATTR_INDEX_SHIFT;
-/// `AP[1]`: EL0 may access.
+/// `AP\[1\]`: EL0 may access.
 const AP_EL0: u64 = 1 << 6;
-/// `AP[2]`: read-only.
+/// `AP\[2\]`: read-only.
 const AP_READ_ONLY: u64 = 1 << 7;
 const SH_INNER: u64 = 0b11 << 8;
 /// Access flag.
@@ -44,7 +44,7 @@ const NG: u64 = 1 << 11;
 const DBM: u64 = 1 << 51;
 const PXN: u64 = 1 << 53;
 const UXN: u64 = 1 << 54;
-/// Output address, bits [47:12].
+/// Output address, bits \[47:12\].
 pub const OA_MASK: u64 = 0x0000_ffff_ffff_f000;
 
 /// How a leaf may be used, and its accessed/dirty state.
@@ -53,7 +53,7 @@ pub struct LeafAttributes {
     pub memory: MemoryType,
     /// May be written (possibly after the dirty state is set).
     pub writable: bool,
-    /// Already written since last cleaned: `AP[2]` = 0.
+    /// Already written since last cleaned: `AP\[2\]` = 0.
     pub dirty: bool,
     pub executable: bool,
     /// Accessible from EL0 too.
@@ -166,7 +166,7 @@ impl Descriptor {
         Descriptor(if accessed { self.0 | AF } else { self.0 & !AF })
     }
 
-    /// The same writable leaf made writable-dirty (`AP[2]` = 0), or made
+    /// The same writable leaf made writable-dirty (`AP\[2\]` = 0), or made
     /// writable-clean again; a leaf without DBM is returned unchanged.
     pub const fn with_dirty(self, dirty: bool) -> Self {
         if self.0 & DBM == 0 {

@@ -1,12 +1,12 @@
 //! Turning the MMU on: the kernel's identity map of devices and RAM (the
 //! physmap), `MAIR_EL1`, `TCR_EL1` with hardware access-flag and dirty-state
-//! management where FEAT_HAFDBS has them, and switching address spaces.
+//! management where FEAT_HAFDBS has them, and switching translation tables.
 
-use super::aspace::{AddressSpace, HwManaged};
 use super::descriptor::{Descriptor, LeafAttributes, MemoryType, MAIR_VALUE};
 use super::maintenance::{Hardware, Maintenance};
-use super::table::{TableMemory, ENTRIES};
-use crate::cache::{maintain, LineSizes};
+use super::table_memory::{TableMemory, ENTRIES};
+use super::tables::{HwManaged, TranslationTables};
+use crate::cache::CpuCaches;
 use crate::memory_map::RangeSet;
 use aarch64_cpu::registers::{
     ReadWriteable, Readable, Writeable, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1,
@@ -14,7 +14,7 @@ use aarch64_cpu::registers::{
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Once;
-use vm_core::platform::CacheOp;
+use vm_core::platform::{CacheMaintenance, CacheOp};
 
 /// Translation tables in frames from the platform's allocator, reached
 /// through the identity map (with the MMU off, directly).
@@ -22,7 +22,7 @@ pub struct FrameTables;
 
 impl TableMemory for FrameTables {
     fn alloc_table(&self) -> Option<u64> {
-        let pa = crate::runtime::frames().alloc()?;
+        let pa = crate::frames::global().alloc()?;
         // SAFETY: the frame was just taken from the allocator, so nothing
         // else uses it, and RAM is identity-mapped (or the MMU is off).
         unsafe { core::ptr::write_bytes(pa as *mut u8, 0, 4096) };
@@ -30,7 +30,7 @@ impl TableMemory for FrameTables {
     }
 
     fn free_table(&self, table_pa: u64) {
-        crate::runtime::frames().free(table_pa);
+        crate::frames::global().free(table_pa);
     }
 
     fn entry(&self, table_pa: u64, index: usize) -> &AtomicU64 {
@@ -42,10 +42,10 @@ impl TableMemory for FrameTables {
     }
 }
 
-/// An address space on the hardware.
-pub type HwAddressSpace = AddressSpace<FrameTables, Hardware>;
+/// Translation tables on the hardware.
+pub type HwTables = TranslationTables<FrameTables, Hardware>;
 
-/// What [`enable`] set up, for the other CPUs and for address spaces.
+/// What [`enable`] set up, for the other CPUs and for translation tables.
 pub struct KernelMap {
     /// The kernel's root table (`TTBR0_EL1` with ASID 0).
     pub root: u64,
@@ -103,8 +103,9 @@ pub fn enable(ram: &RangeSet) -> &'static KernelMap {
         tables.entry(root, 0).store(Descriptor::table(l1).0, Ordering::SeqCst);
         // The tables were written with the data cache off: make sure no
         // stale line hides them from cacheable table walks.
+        let caches = CpuCaches::new();
         for table in [root, l1] {
-            maintain(&Hardware, LineSizes::this_cpu(), CacheOp::CleanInvalidate, table, 4096);
+            caches.cache_op(CacheOp::CleanInvalidate, table, 4096);
         }
         let parange = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange).min(0b101);
         let hafdbs = ID_AA64MMFR1_EL1.read(ID_AA64MMFR1_EL1::HAFDBS);
@@ -138,10 +139,10 @@ pub fn enable_on_this_cpu(map: &KernelMap) {
     Hardware.isb();
 }
 
-/// Makes `aspace` the current address space of this CPU: its ASID tags
-/// what the TLBs hold, so nothing needs invalidating.
-pub fn activate(aspace: &HwAddressSpace) {
-    TTBR0_EL1.set(aspace.ttbr0());
+/// Makes `tables` the ones this CPU walks: their ASID tags what the TLBs
+/// hold, so nothing needs invalidating.
+pub fn activate(tables: &HwTables) {
+    TTBR0_EL1.set(tables.ttbr0());
     Hardware.isb();
 }
 

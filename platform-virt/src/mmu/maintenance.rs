@@ -1,5 +1,5 @@
 //! Barriers, TLB maintenance and cache maintenance by VA, behind a trait:
-//! the hardware executes them; on the host a [`Recorder`] logs them, so tests
+//! the hardware executes them; on the host a `Recorder` logs them, so tests
 //! can check the sequences (Arm ARM D8.14 "Translation Lookaside Buffers",
 //! D7.5 "Cache maintenance instructions").
 
@@ -27,21 +27,21 @@ pub trait Maintenance: Send + Sync {
     /// `TLBI VALE1IS`: the last-level entry for one VA and ASID
     /// ([`tlbi_operand`]).
     fn tlbi_vale1is(&self, operand: u64);
-    /// `TLBI ASIDE1IS`: every entry of one ASID (operand: ASID in [63:48]).
+    /// `TLBI ASIDE1IS`: every entry of one ASID (operand: ASID in \[63:48\]).
     fn tlbi_aside1is(&self, operand: u64);
     fn dc(&self, op: DcOp, va: u64);
     /// `IC IVAU`: invalidate instruction cache to the point of unification.
     fn ic_ivau(&self, va: u64);
     /// A translation table entry at physical address `entry_pa` was set to
     /// `value`. Not an instruction: the hardware needs nothing here, the
-    /// [`Recorder`] logs it so tests see stores in order with barriers.
+    /// `Recorder` logs it so tests see stores in order with barriers.
     fn entry_written(&self, entry_pa: u64, value: u64) {
         let _ = (entry_pa, value);
     }
 }
 
-/// The operand of a TLBI by VA: VA[55:12] in bits [43:0], the ASID in
-/// bits [63:48].
+/// The operand of a TLBI by VA: VA\[55:12\] in bits \[43:0\], the ASID in
+/// bits \[63:48\].
 pub const fn tlbi_operand(va: u64, asid: u16) -> u64 {
     ((asid as u64) << 48) | ((va >> 12) & ((1 << 44) - 1))
 }

@@ -1,14 +1,14 @@
 //! Host tests of address spaces over [`HostTables`] and the [`Recorder`]:
 //! the tables the hardware would walk, and the instruction sequences.
 
-use super::aspace::{Access, AddressSpace, HwFault, HwManaged, MapError, Perms, USER_BASE};
 use super::descriptor::Descriptor;
 use super::maintenance::{Op, Recorder};
-use super::table::{HostTables, TableMemory};
+use super::table_memory::{HostTables, TableMemory};
+use super::tables::{Access, HwFault, HwManaged, MapError, Perms, TranslationTables, USER_BASE};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-type Space = AddressSpace<Arc<HostTables>, Arc<Recorder>>;
+type Space = TranslationTables<Arc<HostTables>, Arc<Recorder>>;
 
 const ASID: u16 = 5;
 const VA: u64 = USER_BASE + 0x1234_5000;
@@ -20,12 +20,12 @@ const HW: HwManaged = HwManaged { access_flag: true, dirty: true };
 fn space() -> (Space, Arc<HostTables>, Arc<Recorder>) {
     let tables = Arc::new(HostTables::new(64));
     let rec = Arc::new(Recorder::default());
-    let s = AddressSpace::new(tables.clone(), rec.clone(), ASID, None).unwrap();
+    let s = TranslationTables::new(tables.clone(), rec.clone(), ASID, None).unwrap();
     (s, tables, rec)
 }
 
 /// The TLBI operand for `va`, written out independently of the code under
-/// test: VA[55:12] in [43:0], ASID in [63:48].
+/// test: VA\[55:12\] in \[43:0\], ASID in \[63:48\].
 fn operand(va: u64) -> u64 {
     ((ASID as u64) << 48) | ((va >> 12) & 0xfff_ffff_ffff)
 }
@@ -312,7 +312,7 @@ fn drop_flushes_the_asid_and_frees_own_tables_only() {
     tables.entry(kernel_root, 0).store(Descriptor::table(kernel_l1).0, core::sync::atomic::Ordering::SeqCst);
     let start = tables.free_count();
     {
-        let s = AddressSpace::new(tables.clone(), rec.clone(), ASID, Some(kernel_root)).unwrap();
+        let s = TranslationTables::new(tables.clone(), rec.clone(), ASID, Some(kernel_root)).unwrap();
         assert_eq!(
             tables.entry(s.root(), 0).load(core::sync::atomic::Ordering::SeqCst),
             Descriptor::table(kernel_l1).0
@@ -333,10 +333,75 @@ fn asid_comes_back_after_the_flush() {
     static ASIDS: super::asid::Asids = super::asid::Asids::new();
     let tables = Arc::new(HostTables::new(8));
     let rec = Arc::new(Recorder::default());
-    let s = AddressSpace::with_asid_from(tables.clone(), rec.clone(), &ASIDS, None).unwrap();
+    let s = TranslationTables::with_asid_from(tables.clone(), rec.clone(), &ASIDS, None).unwrap();
     let asid = s.asid();
     assert_eq!(asid, 1);
     drop(s);
     assert!(rec.take().contains(&Op::TlbiAside1is((asid as u64) << 48)));
     assert_eq!(ASIDS.alloc(), Some(asid), "the ASID was returned");
+}
+
+/// Each harvest that finds its bit set clears it and drops the page's TLB
+/// entries on every core by itself, with the exact sequence: the CAS'd
+/// entry, `DSB ISHST`, `TLBI VALE1IS` for the page, `DSB ISH`, `ISB`. One
+/// that finds it clear changes nothing and issues nothing.
+#[test]
+fn each_harvest_invalidates_the_page_it_clears() {
+    for hw in [SW, HW] {
+        let (s, tables, rec) = space();
+        s.map(VA, 0x4000_0000, RW).unwrap();
+        if s.translate(VA, Access::Write, hw).is_err() {
+            assert!(s.resolve_access_fault(VA, Access::Write));
+        }
+        let entry = leaf_pa(&tables, s.root(), VA);
+        let expected = |value: u64| {
+            [Op::Write(entry, value), Op::DsbIshst, Op::TlbiVale1is(operand(VA)), Op::DsbIsh, Op::Isb]
+        };
+        rec.take();
+        assert!(s.harvest_dirty(VA + 0x10));
+        let cleaned = leaf(&tables, s.root(), VA);
+        assert!(!cleaned.attributes().dirty && cleaned.attributes().accessed);
+        assert_eq!(rec.take(), expected(cleaned.0), "dirty harvest");
+        assert!(s.harvest_accessed(VA));
+        let old = leaf(&tables, s.root(), VA);
+        assert!(!old.attributes().accessed);
+        assert_eq!(rec.take(), expected(old.0), "accessed harvest");
+        assert!(!s.harvest_dirty(VA) && !s.harvest_accessed(VA));
+        assert_eq!(rec.take(), [], "nothing to clear, nothing to invalidate");
+    }
+}
+
+/// Through vm-core's seam a refused range or a translation without READ is
+/// a bug above the tables: it panics instead of being dropped.
+#[test]
+fn the_seam_is_loud_about_what_the_tables_refuse() {
+    use vm_core::platform::{MmuFlags, Translation};
+    let (s, _, _) = space();
+    let panics =
+        |f: &dyn Fn(&Space)| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&s))).is_err();
+    assert!(panics(&|s| Translation::unmap(s, 0x4000_0000, 0x1000)), "unmap of the kernel's range");
+    assert!(panics(&|s| Translation::unmap(s, VA + 1, 0x1000)), "misaligned unmap");
+    assert!(
+        panics(&|s| Translation::protect(s, 1 << 48, 0x1000, MmuFlags::READ)),
+        "protect beyond the range"
+    );
+    assert!(panics(&|s| Translation::protect(s, VA, 0x1000, MmuFlags::EXECUTE)), "execute-only protect");
+    assert!(
+        panics(&|s| {
+            let _ = Translation::map(s, VA, 0x4000_0000, MmuFlags::EXECUTE);
+        }),
+        "execute-only map"
+    );
+    assert!(
+        panics(&|s| {
+            let _ = Translation::map(s, 0x1000, 0x4000_0000, MmuFlags::READ);
+        }),
+        "map below the range"
+    );
+    // What the tables accept goes through.
+    assert_eq!(Translation::map(&s, VA, 0x4000_0000, MmuFlags::READ | MmuFlags::EXECUTE), Ok(()));
+    Translation::protect(&s, VA, 0x1000, MmuFlags::READ);
+    assert_eq!(Translation::query(&s, VA), Some((0x4000_0000, MmuFlags::READ)));
+    Translation::unmap(&s, VA, 0x1000);
+    assert_eq!(Translation::query(&s, VA), None);
 }

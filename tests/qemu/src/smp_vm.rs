@@ -1,7 +1,10 @@
-//! vm-core with four cores on the real tables: concurrent faults on one
-//! shared mapping and on copy-on-write children, a fault that blocks until
-//! another core signals it through the waiting trait, and an unmap while
-//! other cores read, after which no core reads the old page.
+//! The VM through zx with four cores on the real tables: concurrent faults
+//! on one shared mapping and on copy-on-write children, a fault that blocks
+//! until another core signals it through the waiting trait, unmaps and
+//! decommits (of one page, and of more pages than the tables invalidate one
+//! by one) while other cores read, after which no core reads an old page
+//! (a load after an unmap takes a fault, caught with `fault::catch`),
+//! and CPUs in different address spaces at the same time.
 #![no_std]
 #![no_main]
 
@@ -10,15 +13,18 @@ extern crate alloc;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use platform_virt::mmu::hw::HwAddressSpace;
+use platform_virt::fault::catch;
+use platform_virt::mmu::hw::HwTables;
+use platform_virt::mmu::tables::TLBI_PAGE_LIMIT;
+use platform_virt::process::Process;
 use platform_virt::smp::{cpu_count, cpu_index, run_on, run_on_all};
-use platform_virt::vm::{context, Space};
+use platform_virt::vm::{context, new_tables, AddressSpace};
 use platform_virt::wait::EventWaiter;
 use platform_virt::Boot;
 use vm_core::platform::{MmuFlags, PhysAddr, Translation, Waiter};
-use vm_core::vmar::VmFlags;
-use vm_core::vmo::{ChildKind, Vmo, VmoOptions};
-use vm_core::{Status, PAGE_SIZE as P};
+use zx::ops::*;
+use zx::options::*;
+use zx::{Handle, Status, Zx};
 
 platform_virt::test_image!(
     four_cores_fault_on_one_shared_mapping,
@@ -26,42 +32,72 @@ platform_virt::test_image!(
     a_fault_blocks_until_another_core_signals,
     no_core_reads_the_old_page_after_an_overwrite,
     no_core_reads_the_old_page_after_a_decommit,
+    no_core_reads_old_pages_after_an_overwrite_beyond_the_tlbi_page_limit,
+    no_core_reads_old_pages_after_an_unmap_beyond_the_tlbi_page_limit,
+    no_core_reads_old_pages_after_a_decommit_beyond_the_tlbi_page_limit,
+    cpus_in_two_address_spaces_see_their_own_vmos_at_the_same_addresses,
     every_frame_comes_back,
 );
 
-const RW: VmFlags = VmFlags::PERM_READ.union(VmFlags::PERM_WRITE);
+const P: u64 = 4096;
+const R: u32 = ZX_VM_PERM_READ;
+const RW: u32 = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE;
+/// More pages than the tables invalidate one by one: their change takes a
+/// whole-ASID invalidation.
+const MANY: u64 = TLBI_PAGE_LIMIT as u64 + 16;
 
 fn load(va: u64) -> u64 {
-    // SAFETY: `va` lies in a readable mapping of the active address space;
-    // a missing translation is a fault the VM resolves.
+    // SAFETY: `va` lies in a mapping of this CPU's address space, which no
+    // Rust reference covers; a missing translation is a fault the VM
+    // resolves.
     unsafe { (va as *const u64).read_volatile() }
 }
 
 fn store(va: u64, value: u64) {
-    // SAFETY: as for `load`, in a writable mapping.
+    // SAFETY: as for `load`.
     unsafe { (va as *mut u64).write_volatile(value) }
 }
 
-/// Makes `space` current for faults and on every core.
-fn enter_everywhere(space: &Arc<Space>) {
-    space.activate();
-    let s = space.clone();
-    run_on_all(move || s.enter());
+fn new_process() -> Arc<Process> {
+    Arc::new(Process::new().expect("a process"))
 }
 
-fn leave(space: &Arc<Space>) {
-    run_on_all(Space::deactivate);
-    space.root.destroy().unwrap();
+/// Enters `p` on every core.
+fn enter_everywhere(p: &Arc<Process>) {
+    let p = p.clone();
+    run_on_all(move || p.enter());
 }
 
-fn four_cores_fault_on_one_shared_mapping(_: &Boot) {
+fn leave_everywhere() {
+    run_on_all(AddressSpace::leave);
+}
+
+fn map(zx: &Zx, options: u32, vmo: Handle, pages: u64) -> u64 {
+    zx.vmar_map(zx.root_vmar(), options, 0, vmo, 0, pages * P).unwrap()
+}
+
+fn read_u64(zx: &Zx, vmo: Handle, offset: u64) -> u64 {
+    let mut b = [0; 8];
+    zx.vmo_read(vmo, &mut b, offset).unwrap();
+    u64::from_le_bytes(b)
+}
+
+/// A VMO of `pages` pages whose page `p` starts with `value(p)`.
+fn filled_vmo(zx: &Zx, pages: u64, value: impl Fn(u64) -> u64) -> Handle {
+    let vmo = zx.vmo_create(pages * P, 0).unwrap();
+    for p in 0..pages {
+        zx.vmo_write(vmo, &value(p).to_le_bytes(), p * P).unwrap();
+    }
+    vmo
+}
+
+fn four_cores_fault_on_one_shared_mapping(boot: &Boot) {
     assert_eq!(cpu_count(), 4);
-    let ctx = context().unwrap();
-    let space = Space::new(&ctx).unwrap();
-    enter_everywhere(&space);
+    let p = new_process();
+    enter_everywhere(&p);
     const PAGES: u64 = 64;
-    let vmo = Vmo::create(&ctx, PAGES * P, VmoOptions::empty()).unwrap();
-    let va = space.root.map(RW.into(), 0, &vmo, 0, PAGES * P).unwrap();
+    let vmo = p.zx.vmo_create(PAGES * P, 0).unwrap();
+    let va = map(&p.zx, RW, vmo, PAGES);
     // Every core reads every page (zero-page faults race), then writes its
     // own word of every page (write faults on the same pages race).
     let sums = run_on_all(move || {
@@ -73,61 +109,58 @@ fn four_cores_fault_on_one_shared_mapping(_: &Boot) {
         sum
     });
     assert!(sums.iter().all(|&s| s == 0));
-    for p in 0..PAGES {
+    for page in 0..PAGES {
         for cpu in 0..4 {
-            let mut b = [0; 8];
-            vmo.read(p * P + 8 * cpu, &mut b).unwrap();
-            assert_eq!(u64::from_le_bytes(b), p * 100 + cpu + 1, "page {p}, core {cpu}: a write was lost");
+            let value = read_u64(&p.zx, vmo, page * P + 8 * cpu);
+            assert_eq!(value, page * 100 + cpu + 1, "page {page}, core {cpu}: a write was lost");
         }
     }
-    assert_eq!(vmo.committed_bytes(), PAGES * P, "one page per offset, however many cores faulted");
-    leave(&space);
+    let free = boot.frames().free_count();
+    p.zx.vmo_op_range(vmo, ZX_VMO_OP_DECOMMIT, 0, PAGES * P, &mut []).unwrap();
+    assert_eq!(
+        boot.frames().free_count(),
+        free + PAGES as usize,
+        "one page per offset, however many cores faulted"
+    );
+    leave_everywhere();
 }
 
 fn four_cores_write_their_own_cow_children(_: &Boot) {
-    let ctx = context().unwrap();
-    let space = Space::new(&ctx).unwrap();
-    enter_everywhere(&space);
+    let p = new_process();
+    enter_everywhere(&p);
     const PAGES: u64 = 16;
-    let parent = Vmo::create(&ctx, PAGES * P, VmoOptions::empty()).unwrap();
-    for p in 0..PAGES {
-        parent.write(p * P, &(p + 1).to_le_bytes()).unwrap();
-    }
+    let parent = filled_vmo(&p.zx, PAGES, |page| page + 1);
     // A chain: each core's child is a snapshot of the previous one's.
     let mut children = Vec::new();
-    let mut base = parent.clone();
+    let mut base = parent;
     for _ in 0..4 {
-        let child = base.create_child(ChildKind::Snapshot, 0, PAGES * P, false).unwrap();
-        let cva = space.root.map(RW.into(), 0, &child, 0, PAGES * P).unwrap();
-        children.push((child.clone(), cva));
+        let child = p.zx.vmo_create_child(base, ZX_VMO_CHILD_SNAPSHOT, 0, PAGES * P).unwrap();
+        children.push((child, map(&p.zx, RW, child, PAGES)));
         base = child;
     }
-    let pva = space.root.map(RW.into(), 0, &parent, 0, PAGES * P).unwrap();
+    let pva = map(&p.zx, RW, parent, PAGES);
     let vas: Arc<Vec<u64>> = Arc::new(children.iter().map(|(_, va)| *va).collect());
-    let v = vas.clone();
     run_on_all(move || {
         let me = cpu_index();
-        for p in 0..PAGES {
-            assert_eq!(load(pva + p * P), p + 1, "the parent is untouched while children fork");
-            store(v[me] + p * P, 1000 * (me as u64 + 1) + p);
+        for page in 0..PAGES {
+            assert_eq!(load(pva + page * P), page + 1, "the parent is untouched while children fork");
+            store(vas[me] + page * P, 1000 * (me as u64 + 1) + page);
         }
     });
     for (i, (child, va)) in children.iter().enumerate() {
-        for p in 0..PAGES {
-            assert_eq!(load(va + p * P), 1000 * (i as u64 + 1) + p);
-            let mut b = [0; 8];
-            child.read(p * P, &mut b).unwrap();
-            assert_eq!(u64::from_le_bytes(b), 1000 * (i as u64 + 1) + p);
-            assert_eq!(load(pva + p * P), p + 1);
+        for page in 0..PAGES {
+            assert_eq!(load(va + page * P), 1000 * (i as u64 + 1) + page);
+            assert_eq!(read_u64(&p.zx, *child, page * P), 1000 * (i as u64 + 1) + page);
+            assert_eq!(load(pva + page * P), page + 1);
         }
     }
-    leave(&space);
+    leave_everywhere();
 }
 
 /// The tables, behind a gate: `map` waits, through the platform's waiting
 /// trait, until the gate is opened.
 struct Gated {
-    tables: Arc<HwAddressSpace>,
+    tables: Arc<HwTables>,
     entered: AtomicBool,
     open: AtomicBool,
 }
@@ -162,22 +195,21 @@ impl Translation for Gated {
     }
 }
 
+/// A Zx over the gated tables: zx reaches the hardware through any
+/// `Translation`, so the gate sits under the syscalls and the fault path.
 fn a_fault_blocks_until_another_core_signals(_: &Boot) {
-    let ctx = context().unwrap();
-    let gate = Arc::new(spin::Once::<Arc<Gated>>::new());
-    let g = gate.clone();
-    let space = Space::with_translation(&ctx, move |tables| {
-        g.call_once(|| {
-            Arc::new(Gated { tables, entered: AtomicBool::new(false), open: AtomicBool::new(false) })
-        })
-        .clone()
-    })
-    .unwrap();
-    enter_everywhere(&space);
-    let gate = gate.get().unwrap().clone();
-    let vmo = Vmo::create(&ctx, P, VmoOptions::empty()).unwrap();
-    vmo.write(0, &77u64.to_le_bytes()).unwrap();
-    let va = space.root.map(VmFlags::PERM_READ.into(), 0, &vmo, 0, P).unwrap();
+    let tables = new_tables().unwrap();
+    let gate = Arc::new(Gated {
+        tables: tables.clone(),
+        entered: AtomicBool::new(false),
+        open: AtomicBool::new(false),
+    });
+    let zx = Zx::new(context().unwrap(), gate.clone());
+    let space = AddressSpace::new(zx.root_vmar_object().clone(), tables);
+    let s = space.clone();
+    run_on_all(move || s.enter());
+    let vmo = filled_vmo(&zx, 1, |_| 77);
+    let va = map(&zx, R, vmo, 1);
     let faulted_done = Arc::new(AtomicBool::new(false));
     let signalled = Arc::new(AtomicBool::new(false));
     // Core 1 waits until core 0's fault is inside the gate, checks core 0
@@ -198,33 +230,53 @@ fn a_fault_blocks_until_another_core_signals(_: &Boot) {
     assert!(signaller.join(), "core 0's fault completed before core 1 signalled");
     assert!(seen_signal, "the fault returned before the signal");
     assert_eq!(value, 77);
-    leave(&space);
+    leave_everywhere();
+    space.root.destroy().unwrap();
 }
 
-/// Cores 1-3 read `va` (which holds `OLD`) in a loop; once all read it,
-/// core 0 runs `change`, after which every read on every core must give
-/// `new`: no core may still use a translation of the old page.
-fn readers_never_see_old_after(va: u64, new: u64, change: impl FnOnce()) {
+const OLD: u64 = 0x01d_0000;
+const NEW: u64 = 0x4e3_0000;
+
+/// A load at `va` that returns a fatal fault's status instead of ending
+/// the run.
+fn read(va: u64) -> Result<u64, Status> {
+    // SAFETY: the closure is one load and owns nothing.
+    unsafe { catch(|| load(va)) }.map_err(|fault| fault.status)
+}
+
+/// Cores 1-3 read every page of `[va, va + pages * P)` in a loop (page `p`
+/// holds `OLD + p`), so each holds translations of all of them; once all
+/// read, core 0 runs `change`, after which every read on every core must
+/// give `new(p)` (a value, or the status of the fault it takes): no core may
+/// still use a translation of an old page.
+fn readers_never_see_old_after(
+    va: u64,
+    pages: u64,
+    new: fn(u64) -> Result<u64, Status>,
+    change: impl FnOnce(),
+) {
     let replaced = Arc::new(AtomicBool::new(false));
     let reading = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (1..4)
         .map(|cpu| {
             let (replaced, reading) = (replaced.clone(), reading.clone());
             run_on(cpu, move || {
-                let (mut stale, mut reads_after, mut counted) = (0u64, 0u64, false);
+                let (mut stale, mut passes_after, mut counted) = (0u64, 0u64, false);
                 loop {
                     let done = replaced.load(SeqCst);
-                    let v = load(va);
-                    assert!(v == OLD || v == new, "read {v:#x}");
+                    for p in 0..pages {
+                        let v = read(va + p * P);
+                        assert!(v == Ok(OLD + p) || v == new(p), "page {p}: read {v:x?}");
+                        stale += (done && v == Ok(OLD + p)) as u64;
+                    }
                     if !counted {
                         counted = true;
                         reading.fetch_add(1, SeqCst);
                         EventWaiter.wake_all();
                     }
                     if done {
-                        stale += (v == OLD) as u64;
-                        reads_after += 1;
-                        if reads_after == 1000 {
+                        passes_after += 1;
+                        if passes_after == 20 {
                             return stale;
                         }
                     }
@@ -235,53 +287,178 @@ fn readers_never_see_old_after(va: u64, new: u64, change: impl FnOnce()) {
     EventWaiter.wait_until(&|| reading.load(SeqCst) == 3);
     change();
     replaced.store(true, SeqCst);
-    for r in readers {
-        assert_eq!(r.join(), 0, "a core read the old page after the change returned");
+    for (cpu, r) in (1..).zip(readers) {
+        assert_eq!(r.join(), 0, "core {cpu} read old pages after the change returned");
     }
-    assert_eq!(load(va), new);
+    for p in 0..pages {
+        assert_eq!(read(va + p * P), new(p));
+    }
 }
 
-const OLD: u64 = 0x01d;
+/// Maps `pages` pages holding `OLD + p` read-only on every core, then
+/// overwrites the mapping with one of a VMO holding `NEW + p`, at once.
+fn overwrite_while_reading(pages: u64) {
+    let p = new_process();
+    enter_everywhere(&p);
+    let old = filled_vmo(&p.zx, pages, |page| OLD + page);
+    let new = filled_vmo(&p.zx, pages, |page| NEW + page);
+    let va = map(&p.zx, R, old, pages);
+    let offset = va - p.aspace.root.base();
+    readers_never_see_old_after(
+        va,
+        pages,
+        |page| Ok(NEW + page),
+        || {
+            let options = R | ZX_VM_SPECIFIC_OVERWRITE;
+            assert_eq!(p.zx.vmar_map(p.zx.root_vmar(), options, offset, new, 0, pages * P), Ok(va));
+        },
+    );
+    leave_everywhere();
+}
 
 fn no_core_reads_the_old_page_after_an_overwrite(_: &Boot) {
-    let ctx = context().unwrap();
-    let space = Space::new(&ctx).unwrap();
-    enter_everywhere(&space);
-    const NEW: u64 = 0x4e3;
-    let old = Vmo::create(&ctx, P, VmoOptions::empty()).unwrap();
-    old.write(0, &OLD.to_le_bytes()).unwrap();
-    let new = Vmo::create(&ctx, P, VmoOptions::empty()).unwrap();
-    new.write(0, &NEW.to_le_bytes()).unwrap();
-    let va = space.root.map(VmFlags::PERM_READ.into(), 0, &old, 0, P).unwrap();
-    let root = space.root.clone();
-    readers_never_see_old_after(va, NEW, || {
-        // Unmap the old mapping and map the new VMO in its place, at once.
-        let opts = VmFlags::PERM_READ.union(VmFlags::SPECIFIC_OVERWRITE).into();
-        assert_eq!(root.map(opts, va - root.base(), &new, 0, P).unwrap(), va);
-    });
-    leave(&space);
+    overwrite_while_reading(1);
+}
+
+fn no_core_reads_old_pages_after_an_overwrite_beyond_the_tlbi_page_limit(_: &Boot) {
+    overwrite_while_reading(MANY);
+}
+
+/// Maps `pages` pages holding `OLD + p` read-only on every core, then
+/// decommits them (`ZX_VMO_OP_DECOMMIT` for one page, `ZX_VMAR_OP_DECOMMIT`
+/// for more): every core must read zeros, and the pages are freed.
+fn decommit_while_reading(boot: &Boot, pages: u64) {
+    let p = new_process();
+    enter_everywhere(&p);
+    let vmo = filled_vmo(&p.zx, pages, |page| OLD + page);
+    let va = map(&p.zx, R, vmo, pages);
+    // The first faults also build the translation tables for the range.
+    for page in 0..pages {
+        assert_eq!(load(va + page * P), OLD + page);
+    }
+    let free = boot.frames().free_count();
+    readers_never_see_old_after(
+        va,
+        pages,
+        |_| Ok(0),
+        || match pages {
+            1 => p.zx.vmo_op_range(vmo, ZX_VMO_OP_DECOMMIT, 0, P, &mut []).unwrap(),
+            _ => p.zx.vmar_op_range(p.zx.root_vmar(), ZX_VMAR_OP_DECOMMIT, va, pages * P, &mut []).unwrap(),
+        },
+    );
+    assert_eq!(boot.frames().free_count(), free + pages as usize, "the old pages were freed");
+    leave_everywhere();
+}
+
+/// Maps `MANY` pages holding `OLD + p` read-only on every core, then unmaps
+/// them: every core's load must fault with NOT_FOUND; the VMO keeps its
+/// pages.
+fn no_core_reads_old_pages_after_an_unmap_beyond_the_tlbi_page_limit(_: &Boot) {
+    let p = new_process();
+    enter_everywhere(&p);
+    let vmo = filled_vmo(&p.zx, MANY, |page| OLD + page);
+    let va = map(&p.zx, R, vmo, MANY);
+    readers_never_see_old_after(
+        va,
+        MANY,
+        |_| Err(Status::NotFound),
+        || {
+            p.zx.vmar_unmap(p.zx.root_vmar(), va, MANY * P).unwrap();
+        },
+    );
+    assert_eq!(read_u64(&p.zx, vmo, (MANY - 1) * P), OLD + MANY - 1, "the VMO keeps its pages");
+    leave_everywhere();
 }
 
 fn no_core_reads_the_old_page_after_a_decommit(boot: &Boot) {
-    let ctx = context().unwrap();
-    let space = Space::new(&ctx).unwrap();
-    enter_everywhere(&space);
-    let vmo = Vmo::create(&ctx, P, VmoOptions::empty()).unwrap();
-    vmo.write(0, &OLD.to_le_bytes()).unwrap();
-    let va = space.root.map(VmFlags::PERM_READ.into(), 0, &vmo, 0, P).unwrap();
-    // The first fault also builds the translation tables for `va`.
-    assert_eq!(load(va), OLD);
-    let free = boot.frames().free_count();
-    readers_never_see_old_after(va, 0, || vmo.decommit(0, P).unwrap());
-    assert_eq!(boot.frames().free_count(), free + 1, "the old page was freed");
-    leave(&space);
+    decommit_while_reading(boot, 1);
+}
+
+fn no_core_reads_old_pages_after_a_decommit_beyond_the_tlbi_page_limit(boot: &Boot) {
+    decommit_while_reading(boot, MANY);
+}
+
+const A: u64 = 0xa_0000;
+const B: u64 = 0xb_0000;
+
+/// CPU 1 is in process A and CPU 2 in process B, each with a VMO mapped at
+/// the same address (A's read-write, B's read-only); both fault there at
+/// once, CPU 1 storing first. CPU 3 switches between them meanwhile. Every
+/// CPU must see the VMO of the address space it is in: with one address
+/// space for faults, CPU 1's store would be resolved in B's read-only
+/// mapping (a fatal fault), or its loads in the wrong tables (for ever).
+fn cpus_in_two_address_spaces_see_their_own_vmos_at_the_same_addresses(_: &Boot) {
+    const PAGES: u64 = 8;
+    let (a, b) = (new_process(), new_process());
+    let vmo_a = filled_vmo(&a.zx, PAGES, |page| A + page);
+    let vmo_b = filled_vmo(&b.zx, PAGES, |page| B + page);
+    let va = a.zx.vmar_map(a.zx.root_vmar(), RW | ZX_VM_SPECIFIC, 0, vmo_a, 0, PAGES * P).unwrap();
+    assert_eq!(b.zx.vmar_map(b.zx.root_vmar(), R | ZX_VM_SPECIFIC, 0, vmo_b, 0, PAGES * P), Ok(va));
+    let (a1, b2) = (a.clone(), b.clone());
+    run_on(1, move || a1.enter()).join();
+    run_on(2, move || b2.enter()).join();
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicUsize::new(0));
+    // Reads every page of the current address space; page `p` must hold
+    // `base + p`.
+    let check = move |base: u64| {
+        for page in 0..PAGES {
+            let v = load(va + page * P);
+            assert_eq!(v, base + page, "CPU {} read {v:#x} at page {page}", cpu_index());
+        }
+    };
+    let stays = [(1, A), (2, B)].map(|(cpu, base)| {
+        let (done, started) = (done.clone(), started.clone());
+        run_on(cpu, move || {
+            if base == A {
+                for page in 0..PAGES {
+                    store(va + page * P + 8, !page);
+                }
+            }
+            let mut rounds = 0u64;
+            loop {
+                check(base);
+                if rounds == 0 {
+                    started.fetch_add(1, SeqCst);
+                    EventWaiter.wake_all();
+                }
+                rounds += 1;
+                if done.load(SeqCst) {
+                    return rounds;
+                }
+            }
+        })
+    });
+    EventWaiter.wait_until(&|| started.load(SeqCst) == 2);
+    let (a3, b3) = (a.clone(), b.clone());
+    let switches = run_on(3, move || {
+        for _ in 0..3 {
+            a3.enter();
+            check(A);
+            b3.enter();
+            check(B);
+        }
+        AddressSpace::leave();
+    });
+    switches.join();
+    done.store(true, SeqCst);
+    for stay in stays {
+        assert!(stay.join() > 0);
+    }
+    for page in 0..PAGES {
+        assert_eq!(read_u64(&a.zx, vmo_a, page * P + 8), !page, "CPU 1's stores reached A's VMO");
+        assert_eq!(read_u64(&b.zx, vmo_b, page * P + 8), 0, "and not B's");
+    }
+    run_on(1, AddressSpace::leave).join();
+    run_on(2, AddressSpace::leave).join();
 }
 
 fn every_frame_comes_back(boot: &Boot) {
-    // Each case dropped its context, address space and VMOs; run one more
-    // round and compare.
+    // Each case dropped its processes; run a few more and compare.
     let free = boot.frames().free_count();
     four_cores_fault_on_one_shared_mapping(boot);
     four_cores_write_their_own_cow_children(boot);
+    no_core_reads_old_pages_after_a_decommit_beyond_the_tlbi_page_limit(boot);
+    cpus_in_two_address_spaces_see_their_own_vmos_at_the_same_addresses(boot);
     assert_eq!(boot.frames().free_count(), free);
 }

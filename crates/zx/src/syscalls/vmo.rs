@@ -112,6 +112,24 @@ impl Zx {
         Ok(self.add_handle(KernelObject::Vmo(child), rights))
     }
 
+    /// `zx_vmo_replace_as_executable`: a new handle to the VMO with the
+    /// rights of `handle` plus [`Rights::EXECUTE`]; `handle` is invalidated
+    /// whatever the outcome, as in Zircon. `vmex` must be
+    /// [`Handle::INVALID`]: there are no resource objects here, and every
+    /// instance runs under the ambient `ZX_POL_AMBIENT_MARK_VMO_EXEC`
+    /// allowance; any other value is BAD_HANDLE. A handle that names
+    /// nothing is BAD_HANDLE, one to something other than a VMO WRONG_TYPE.
+    pub fn vmo_replace_as_executable(&self, handle: Handle, vmex: Handle) -> Result<Handle, Status> {
+        let source = self.with_table(|table| table.remove(handle))?;
+        if vmex != Handle::INVALID {
+            return Err(Status::BadHandle);
+        }
+        let KernelObject::Vmo(vmo) = source.object else {
+            return Err(Status::WrongType);
+        };
+        Ok(self.add_handle(KernelObject::Vmo(vmo), source.rights | Rights::EXECUTE))
+    }
+
     /// `zx_vmo_op_range` (digest §2.11, `vmo_op_range.md`). The rights each
     /// op needs are checked after the handle's type: WRITE for COMMIT,
     /// DECOMMIT, ZERO and CACHE_INVALIDATE; READ for CACHE_SYNC, CACHE_CLEAN,

@@ -1,12 +1,12 @@
-//! One address space: a 4-level translation table (4 KiB granule, 48-bit VA)
-//! with an ASID, changed with break-before-make and inner-shareable TLB
+//! The translation tables of one address space: a 4-level table (4 KiB
+//! granule, 48-bit VA) with an ASID, changed with break-before-make and inner-shareable TLB
 //! maintenance, and the software half of access-flag and dirty-state
 //! management for CPUs without FEAT_HAFDBS.
 
 use super::asid::Asids;
 use super::descriptor::{Descriptor, LeafAttributes, MemoryType};
 use super::maintenance::{tlbi_operand, Maintenance};
-use super::table::{TableMemory, ENTRIES};
+use super::table_memory::{TableMemory, ENTRIES};
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use spin::Mutex;
 pub use vm_core::fault::Access;
@@ -24,7 +24,7 @@ pub const USER_BASE: u64 = (KERNEL_ROOT_ENTRIES as u64) << 39;
 const PAGE: u64 = 4096;
 /// Above this many pages, an unmap or protect invalidates the whole ASID
 /// instead of page by page.
-const TLBI_PAGE_LIMIT: usize = 64;
+pub const TLBI_PAGE_LIMIT: usize = 64;
 
 /// Access permissions of a mapping.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,8 +61,8 @@ pub enum MapError {
     NoAsid,
 }
 
-/// A translation table root with its ASID.
-pub struct AddressSpace<T: TableMemory, M: Maintenance> {
+/// The translation tables of one address space: a root table and its ASID.
+pub struct TranslationTables<T: TableMemory, M: Maintenance> {
     tables: T,
     maint: M,
     root: u64,
@@ -86,8 +86,8 @@ const fn index(va: u64, level: usize) -> usize {
     ((va >> (39 - 9 * level)) & (ENTRIES as u64 - 1)) as usize
 }
 
-impl<T: TableMemory, M: Maintenance> AddressSpace<T, M> {
-    /// An empty address space with `asid` whose first root entries are
+impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
+    /// Empty tables with `asid` whose first root entries are
     /// copied from `kernel_root` (the kernel's identity map), if given.
     pub fn new(tables: T, maint: M, asid: u16, kernel_root: Option<u64>) -> Result<Self, MapError> {
         let root = tables.alloc_table().ok_or(MapError::NoMemory)?;
@@ -97,11 +97,11 @@ impl<T: TableMemory, M: Maintenance> AddressSpace<T, M> {
                 tables.entry(root, i).store(d, SeqCst);
             }
         }
-        Ok(AddressSpace { tables, maint, root, asid, asids: None, lock: Mutex::new(()) })
+        Ok(TranslationTables { tables, maint, root, asid, asids: None, lock: Mutex::new(()) })
     }
 
-    /// Like [`AddressSpace::new`] with an ASID from `asids`, returned to it
-    /// (after the TLBs are rid of it) when the address space is dropped.
+    /// Like [`TranslationTables::new`] with an ASID from `asids`, returned to it
+    /// (after the TLBs are rid of it) when the tables are dropped.
     pub fn with_asid_from(
         tables: T,
         maint: M,
@@ -122,7 +122,7 @@ impl<T: TableMemory, M: Maintenance> AddressSpace<T, M> {
         self.root
     }
 
-    /// The `TTBR0_EL1` value that selects this address space.
+    /// The `TTBR0_EL1` value that selects these tables.
     pub fn ttbr0(&self) -> u64 {
         self.root | ((self.asid as u64) << 48)
     }
@@ -441,7 +441,7 @@ impl<T: TableMemory, M: Maintenance> AddressSpace<T, M> {
     }
 }
 
-impl<T: TableMemory, M: Maintenance> Drop for AddressSpace<T, M> {
+impl<T: TableMemory, M: Maintenance> Drop for TranslationTables<T, M> {
     /// Drops every translation of the ASID on every core, then frees the
     /// address space's own tables (not the kernel's shared ones) and the ASID.
     fn drop(&mut self) {
@@ -483,10 +483,12 @@ impl From<MapError> for Status {
     }
 }
 
-/// vm-core's view of an address space. Unmap and protect only fail for a
-/// range outside the address space, which vm-core never asks for; such a
-/// call changes nothing.
-impl<T: TableMemory, M: Maintenance> Translation for AddressSpace<T, M> {
+/// vm-core's view of the tables. The root VMAR covers exactly
+/// [`Translation::va_range`] and vm-core never asks for an execute-only
+/// translation ([`Translation::can_map_execute_only`] is false), so a range
+/// the tables refuse, or a translation without READ, is a bug in the layers
+/// above: it panics, naming the range, rather than being dropped.
+impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
     fn va_range(&self) -> (u64, u64) {
         (USER_BASE, VA_SIZE - USER_BASE)
     }
@@ -497,26 +499,46 @@ impl<T: TableMemory, M: Maintenance> Translation for AddressSpace<T, M> {
     }
 
     fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status> {
-        Ok(AddressSpace::map(self, va, frame, flags.into())?)
+        let perms = Perms::from(flags);
+        assert!(perms.read, "map of [{va:#x}, {:#x}) without READ ({flags:?})", va.wrapping_add(PAGE));
+        match TranslationTables::map(self, va, frame, perms) {
+            Err(MapError::OutOfRange) => refused("map", va, PAGE),
+            result => Ok(result?),
+        }
     }
 
     fn unmap(&self, va: u64, len: u64) {
-        let _ = AddressSpace::unmap(self, va, len);
+        if TranslationTables::unmap(self, va, len).is_err() {
+            refused("unmap", va, len)
+        }
     }
 
     fn protect(&self, va: u64, len: u64, flags: MmuFlags) {
-        let _ = AddressSpace::protect(self, va, len, flags.into());
+        let perms = Perms::from(flags);
+        assert!(perms.read, "protect of [{va:#x}, {:#x}) without READ ({flags:?})", va.wrapping_add(len));
+        if TranslationTables::protect(self, va, len, perms).is_err() {
+            refused("protect", va, len)
+        }
     }
 
     fn query(&self, va: u64) -> Option<(PhysAddr, MmuFlags)> {
-        AddressSpace::query(self, va).map(|(pa, perms)| (pa, perms.into()))
+        TranslationTables::query(self, va).map(|(pa, perms)| (pa, perms.into()))
     }
 
     fn harvest_accessed(&self, va: u64) -> bool {
-        AddressSpace::harvest_accessed(self, va)
+        TranslationTables::harvest_accessed(self, va)
     }
 
     fn harvest_dirty(&self, va: u64) -> bool {
-        AddressSpace::harvest_dirty(self, va)
+        TranslationTables::harvest_dirty(self, va)
     }
+}
+
+/// A range outside the tables' own, or misaligned, asked for through
+/// [`Translation`]: a bug above the tables.
+fn refused(what: &str, va: u64, len: u64) -> ! {
+    panic!(
+        "the translation tables refused {what} of [{va:#x}, {:#x}): outside [{USER_BASE:#x}, {VA_SIZE:#x}) or misaligned",
+        va.wrapping_add(len)
+    )
 }
