@@ -191,6 +191,11 @@ impl PageSource {
         self.attachment == Attachment::Attached
     }
 
+    /// How many operations wait on outstanding requests.
+    pub fn waiters(&self) -> usize {
+        self.requests.values().map(|r| r.waiters.len()).sum()
+    }
+
     /// Whether a wake-up is due, clearing the flag.
     pub fn take_wake(&mut self) -> bool {
         core::mem::take(&mut self.wake)

@@ -64,7 +64,7 @@ impl Pager {
 
     /// INVALID_ARGS unless `vmo` is a VMO this pager created.
     fn check_owns(&self, vmo: &Vmo) -> Result<(), Status> {
-        if vmo.is_paged_by(self.koid) {
+        if vmo.is_paged_by(self) {
             Ok(())
         } else {
             Err(Status::InvalidArgs)

@@ -275,6 +275,12 @@ impl Vmo {
         self.family.lock().source.is_some()
     }
 
+    /// How many operations (on any VMO of the family) wait for the pager to
+    /// resolve a request: 0 for an anonymous VMO.
+    pub fn pager_waiters(&self) -> usize {
+        self.family.lock().source.as_ref().map_or(0, PageSource::waiters)
+    }
+
     /// Bytes of pages this VMO owns privately (pages still shared with a
     /// relative live in an ancestor node and are not counted).
     pub fn committed_bytes(&self) -> u64 {

@@ -6,12 +6,14 @@ use alloc::sync::Arc;
 use spin::Mutex;
 use vm_core::context::VmContext;
 use vm_core::fault::Access;
+use vm_core::pager::Pager;
 use vm_core::platform::Translation;
 use vm_core::vmar::Vmar;
 use vm_core::vmo::Vmo;
 
 use crate::handle::{Handle, HandleEntry, HandleTable};
 use crate::object::KernelObject;
+use crate::port::Port;
 use crate::{Rights, Status};
 
 /// One instance of the object layer: what a process sees of the kernel. It
@@ -55,6 +57,12 @@ impl Zx {
         &self.root
     }
 
+    /// The VMO object `handle` names (no right needed), for platform code
+    /// and tests that look under the syscalls; BAD_HANDLE, WRONG_TYPE.
+    pub fn vmo_object(&self, handle: Handle) -> Result<Arc<Vmo>, Status> {
+        self.vmo(handle, Rights::empty()).map(|(vmo, _)| vmo)
+    }
+
     /// The VM context the instance's objects live in.
     pub fn context(&self) -> &Arc<VmContext> {
         &self.ctx
@@ -95,6 +103,26 @@ impl Zx {
         };
         check_rights(entry.rights, required)?;
         Ok((vmo, entry.rights))
+    }
+
+    /// The port `handle` refers to, checked like [`Zx::vmo`].
+    pub(crate) fn port(&self, handle: Handle, required: Rights) -> Result<Arc<Port>, Status> {
+        let entry = self.entry(handle)?;
+        let KernelObject::Port(port) = entry.object else {
+            return Err(Status::WrongType);
+        };
+        check_rights(entry.rights, required)?;
+        Ok(port)
+    }
+
+    /// The pager `handle` refers to, checked like [`Zx::vmo`].
+    pub(crate) fn pager(&self, handle: Handle, required: Rights) -> Result<Arc<Pager>, Status> {
+        let entry = self.entry(handle)?;
+        let KernelObject::Pager(pager) = entry.object else {
+            return Err(Status::WrongType);
+        };
+        check_rights(entry.rights, required)?;
+        Ok(pager)
     }
 
     /// The VMAR `handle` refers to and the handle's rights, checked like

@@ -5,8 +5,8 @@
 //! `handle_duplicate`, ...), so that a Zircon conformance test translates
 //! line by line: handles in, `Result<_, Status>` out, out-parameters as
 //! return values and user buffers as slices. Constants keep Zircon's names
-//! and values: [`Rights`] (`ZX_RIGHT_*`), the option bits of [`options`] and
-//! the op codes of [`ops`].
+//! and values: [`Rights`] (`ZX_RIGHT_*`), the option bits of [`options`],
+//! the op codes of [`ops`] and the packets of [`port`].
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -17,6 +17,7 @@ mod instance;
 mod object;
 pub mod ops;
 pub mod options;
+pub mod port;
 mod rights;
 mod syscalls;
 
@@ -24,6 +25,7 @@ pub use handle::Handle;
 pub use instance::Zx;
 pub use object::{HandleBasicInfo, ObjectType};
 pub use ops::VmoLockState;
+pub use port::{PageRequest, PortPacket};
 pub use rights::Rights;
 pub use vm_core::fault::Access;
 pub use vm_core::Status;

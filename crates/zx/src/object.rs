@@ -3,9 +3,11 @@
 
 use alloc::sync::Arc;
 
+use vm_core::pager::Pager;
 use vm_core::vmar::Vmar;
 use vm_core::vmo::Vmo;
 
+use crate::port::Port;
 use crate::Rights;
 
 /// `zx_obj_type_t`, with Zircon's values (digest §1.10).
@@ -29,11 +31,14 @@ impl ObjectType {
     }
 }
 
-/// An object a handle refers to. The pager issue adds `Pager` and `Port`.
+/// An object a handle can refer to. A pager closes when the last handle to
+/// it goes (handles hold its only strong references).
 #[derive(Clone)]
 pub(crate) enum KernelObject {
     Vmo(Arc<Vmo>),
     Vmar(Arc<Vmar>),
+    Port(Arc<Port>),
+    Pager(Arc<Pager>),
 }
 
 impl KernelObject {
@@ -41,6 +46,8 @@ impl KernelObject {
         match self {
             KernelObject::Vmo(_) => ObjectType::Vmo,
             KernelObject::Vmar(_) => ObjectType::Vmar,
+            KernelObject::Port(_) => ObjectType::Port,
+            KernelObject::Pager(_) => ObjectType::Pager,
         }
     }
 }

@@ -27,6 +27,12 @@ pub const ZX_VMAR_OP_DONT_NEED: u32 = 12;
 pub const ZX_VMAR_OP_ALWAYS_NEED: u32 = 13;
 pub const ZX_VMAR_OP_PREFETCH: u32 = 14;
 
+// `zx_pager_op_range` ops (digest §1.6).
+pub const ZX_PAGER_OP_FAIL: u32 = 1;
+pub const ZX_PAGER_OP_DIRTY: u32 = 2;
+pub const ZX_PAGER_OP_WRITEBACK_BEGIN: u32 = 3;
+pub const ZX_PAGER_OP_WRITEBACK_END: u32 = 4;
+
 /// `zx_vmo_lock_state_t`: what `ZX_VMO_OP_LOCK` writes to its buffer
 /// (digest §2.11): the locked range, and the range that was discarded
 /// before the lock (size 0 if nothing was).

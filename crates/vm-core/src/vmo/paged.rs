@@ -62,9 +62,10 @@ impl Vmo {
         Ok((vmo, family))
     }
 
-    /// Whether this is a VMO pager `pager` created (not a child of one).
-    pub(crate) fn is_paged_by(&self, pager: u64) -> bool {
-        self.paged && self.family.lock().source.as_ref().is_some_and(|s| s.pager() == pager)
+    /// Whether this is a VMO `pager` created (not a child of one): the VMO
+    /// a pager's calls may name.
+    pub fn is_paged_by(&self, pager: &crate::pager::Pager) -> bool {
+        self.paged && self.family.lock().source.as_ref().is_some_and(|s| s.pager() == pager.koid())
     }
 
     /// The range and attachment checks of supply and FAIL: the range within

@@ -7,5 +7,7 @@
 //! state checks.
 
 mod handle;
+mod pager;
+mod port;
 mod vmar;
 mod vmo;

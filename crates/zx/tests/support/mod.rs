@@ -91,3 +91,160 @@ impl Env {
         self.machine.assert_no_frames_used();
     }
 }
+
+/// How long a test waits for something that must happen (a packet, a
+/// thread finishing) before it fails; never a measurement.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A pager and its port on an [`Env`], like Zircon's `UserPager` test
+/// helper: offsets and lengths of its methods are in pages.
+pub struct UserPager {
+    pub env: Arc<Env>,
+    pub pager: Handle,
+    pub port: Handle,
+}
+
+/// The byte a supplied page holds at every offset: a tag of the VMO's key and
+/// the page (Zircon's `GenerateBufferContents`).
+pub fn tag(key: u64, page: u64) -> u8 {
+    (key as u8).wrapping_mul(31).wrapping_add(page as u8).wrapping_add(1)
+}
+
+/// A page request as the tests compare them: (key, command, first page,
+/// page count).
+pub type Request = (u64, u16, u64, u64);
+
+impl UserPager {
+    pub fn new() -> UserPager {
+        UserPager::on(Arc::new(Env::new()))
+    }
+
+    pub fn on(env: Arc<Env>) -> UserPager {
+        let pager = env.zx.pager_create(0).unwrap();
+        let port = env.zx.port_create(0).unwrap();
+        UserPager { env, pager, port }
+    }
+
+    pub fn zx(&self) -> &Zx {
+        &self.env.zx
+    }
+
+    /// A pager VMO of `pages` pages whose requests carry `key`.
+    pub fn vmo(&self, pages: u64, key: u64) -> Handle {
+        self.vmo_with(pages, key, 0)
+    }
+
+    pub fn vmo_with(&self, pages: u64, key: u64, options: u32) -> Handle {
+        self.zx().pager_create_vmo(self.pager, options, self.port, key, pages * P).unwrap()
+    }
+
+    /// An aux VMO of `pages` pages, page `i` filled with `tag(key, first + i)`.
+    pub fn aux(&self, key: u64, first: u64, pages: u64) -> Handle {
+        let aux = self.env.vmo(pages);
+        for i in 0..pages {
+            self.zx().vmo_write(aux, &vec![tag(key, first + i); P as usize], i * P).unwrap();
+        }
+        aux
+    }
+
+    /// Supplies pages `[first, first + pages)` of `vmo` (created with `key`)
+    /// with their tags.
+    pub fn supply(&self, vmo: Handle, key: u64, first: u64, pages: u64) {
+        let aux = self.aux(key, first, pages);
+        self.zx().pager_supply_pages(self.pager, vmo, first * P, pages * P, aux, 0).unwrap();
+        self.zx().handle_close(aux).unwrap();
+    }
+
+    /// Supplies zero markers (from an aux VMO with nothing committed).
+    pub fn supply_zero(&self, vmo: Handle, first: u64, pages: u64) {
+        let aux = self.env.vmo(pages);
+        self.zx().pager_supply_pages(self.pager, vmo, first * P, pages * P, aux, 0).unwrap();
+        self.zx().handle_close(aux).unwrap();
+    }
+
+    pub fn fail(&self, vmo: Handle, first: u64, pages: u64, status: Status) {
+        let data = status.into_raw() as i64 as u64;
+        self.zx()
+            .pager_op_range(self.pager, zx::ops::ZX_PAGER_OP_FAIL, vmo, first * P, pages * P, data)
+            .unwrap();
+    }
+
+    /// The next packet within `timeout`, as a [`Request`].
+    pub fn next_request(&self, timeout: std::time::Duration) -> Option<Request> {
+        let deadline = self.zx().deadline_after(timeout.as_nanos() as i64);
+        let packet = match self.zx().port_wait(self.port, deadline) {
+            Ok(packet) => packet,
+            Err(Status::TimedOut) => return None,
+            Err(status) => panic!("port_wait: {status:?}"),
+        };
+        assert_eq!(packet.packet_type, zx::port::ZX_PKT_TYPE_PAGE_REQUEST);
+        assert_eq!(packet.status, 0);
+        let r = packet.page_request().unwrap();
+        assert_eq!(r.flags, 0);
+        assert!(r.offset % P == 0 && r.length % P == 0, "unaligned request {r:?}");
+        Some((packet.key, r.command, r.offset / P, r.length / P))
+    }
+
+    /// Asserts that the next packet is a READ of `[first, first + pages)`
+    /// with `key`.
+    pub fn expect_read(&self, key: u64, first: u64, pages: u64) {
+        let got = self.next_request(PATIENCE);
+        assert_eq!(
+            got,
+            Some((key, zx::port::ZX_PAGER_VMO_READ, first, pages)),
+            "expected READ ({first}, {pages})"
+        );
+    }
+
+    /// Asserts that the next packet is COMPLETE for `key`.
+    pub fn expect_complete(&self, key: u64) {
+        assert_eq!(self.next_request(PATIENCE), Some((key, zx::port::ZX_PAGER_VMO_COMPLETE, 0, 0)));
+    }
+
+    /// Asserts that no packet is queued now.
+    pub fn expect_no_request(&self) {
+        assert_eq!(self.next_request(std::time::Duration::ZERO), None, "an unexpected packet");
+    }
+
+    /// Waits until `count` operations wait on `vmo`'s pager.
+    pub fn wait_blocked(&self, vmo: Handle, count: usize) {
+        let vmo = self.zx().vmo_object(vmo).unwrap();
+        let start = std::time::Instant::now();
+        while vmo.pager_waiters() < count {
+            assert!(start.elapsed() < PATIENCE, "{count} waiters never blocked");
+            std::thread::yield_now();
+        }
+    }
+
+    /// Whether page `page` of `vmo` reads its tag for `key` throughout.
+    pub fn check(&self, vmo: Handle, key: u64, page: u64) -> bool {
+        self.env.read(vmo, page * P, P as usize).iter().all(|&b| b == tag(key, page))
+    }
+}
+
+/// A thread running one blocking call; `join` bounds the wait, so no test
+/// leaves a thread blocked.
+pub struct Blocked<T>(std::sync::mpsc::Receiver<T>, Option<std::thread::JoinHandle<()>>);
+
+/// Starts `f` on a thread of its own.
+pub fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Blocked<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    Blocked(rx, Some(handle))
+}
+
+impl<T> Blocked<T> {
+    /// The call's result; panics if it does not finish within [`PATIENCE`].
+    pub fn join(mut self) -> T {
+        let result = self.0.recv_timeout(PATIENCE).expect("a blocked call never finished");
+        self.1.take().unwrap().join().unwrap();
+        result
+    }
+
+    /// Whether the call has finished.
+    pub fn finished(&self) -> bool {
+        self.1.as_ref().is_some_and(|h| h.is_finished())
+    }
+}
