@@ -24,7 +24,7 @@
 //! family holds no more frames than its live contents need.
 //!
 //! The root of a pager family is *paged*: an empty slot there is a page the
-//! pager has not supplied ([`Content::Missing`]), its pages carry the dirty
+//! pager has not supplied (`Content::Missing`), its pages carry the dirty
 //! states of §3.1, and it is never merged away or robbed of pages by a
 //! migration, even once its own VMO has closed and only clones see it.
 

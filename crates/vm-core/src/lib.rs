@@ -8,12 +8,56 @@
 //! # Modules
 //! - [`context`]: [`context::VmContext`], the platform plus the shared zero
 //!   frame and the reclaim of discardable VMOs.
-//! - [`vmo`]: [`vmo::Vmo`], anonymous VMOs and their children, with every
-//!   argument and state check of the VMO syscalls (digest §2.8-2.11).
-//! - [`cow`]: the copy-on-write tree (hidden nodes, forks, migration and
-//!   merging on close, digest §3.4).
-//! - [`page_list`]: the sparse per-node page list (digest §3.5).
+//! - [`vmo`]: [`vmo::Vmo`], anonymous and pager-backed VMOs and their
+//!   children, with every argument and state check of the VMO syscalls
+//!   (digest §2.8-2.11); its submodules hold a family's views, the deferred
+//!   mapping notices and frees, discardable locking, cache-op runs, and the
+//!   pager's side of a VMO.
+//! - [`cow`]: the copy-on-write tree (hidden nodes, at-least-on-write
+//!   children, forks, migration and merging on close, digest §3.4).
+//! - [`page_list`]: the sparse per-node page list with zero intervals
+//!   (digest §3.5).
+//! - [`page_source`]: page requests, and how operations wait for them
+//!   without holding locks (digest §2.15, §3.3).
+//! - [`pager`]: [`pager::Pager`], which creates pager VMOs, supplies their
+//!   pages, fails their requests and detaches them (digest §2.1-2.5).
 //! - [`vmar`] and [`fault`]: address regions, mappings and the fault path.
+//!
+//! # Lock order
+//! Every lock is a `spin::Mutex` (the mock waiter's is a std one). A thread
+//! holding one of these may take only those further down the list:
+//!
+//! 1. An address space's VMAR tree ([`vmar`]). Taken to change or look up
+//!    regions and mappings; cutting a mapping unregisters it from its VMO
+//!    (2). It is dropped before any VMO operation that may allocate or wait:
+//!    `op_range` collects the mappings first, the fault path only looks up
+//!    its target.
+//! 2. A VMO family ([`vmo`]): the copy-on-write tree, the views and their
+//!    mapping lists, and a pager family's page source. Mapping notices are
+//!    delivered under it (3, 4) before the frames a change released are
+//!    freed; page-request packets are queued and withdrawn under it (5). Two
+//!    families are never held at once: a supply takes the aux VMO's pages
+//!    under the aux family's lock and releases it before taking the pager
+//!    VMO's.
+//! 3. A mapping's state (runs and generation, [`vmar`]).
+//! 4. An address space's translation tables (the platform's
+//!    [`Translation`](platform::Translation)).
+//! 5. Leaves, which take nothing else: a port's packet queue, the frame
+//!    allocator, the pager's list of its families, the registry of
+//!    discardable VMOs (collected, then released before any family is
+//!    locked), the platform waiter's own lock.
+//!
+//! # Waiting
+//! Nothing sleeps holding any of these locks. An operation that needs a page
+//! the pager has not supplied takes a ticket and returns to its caller's
+//! loop, which drops the family lock and waits on the ticket through the
+//! platform's [`Waiter`](platform::Waiter); see [`page_source`] for the
+//! whole flow. A waiter's condition reads only atomics (a ticket) or a leaf
+//! (a port queue), and wake-ups are issued after the state they announce is
+//! written, so none is lost. The fault path waits the same way, holding no
+//! VMAR, VMO, mapping or table lock; a mapping changed meanwhile makes it
+//! retry (generation numbers), so a fault that waited on a page of a region
+//! unmapped in the meantime ends with NOT_FOUND.
 //!
 //! # Page-list metadata
 //! A slot is one `u64`; slots come in boxed nodes of 16 in a `BTreeMap` keyed

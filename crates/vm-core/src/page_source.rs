@@ -3,19 +3,19 @@
 //! (digest §2.15, §3.3; Zircon's `page_source.h`).
 //!
 //! The objects:
-//! - [`PageSource`]: one per pager family, kept with the family under its
+//! - `PageSource`: one per pager family, kept with the family under its
 //!   lock. It tracks the outstanding *requests* (ranges of root pages the
 //!   pager was asked for) and the operations blocked on them, and sends the
 //!   request packets through a [`PagerPort`].
-//! - [`Ticket`]: what a blocked operation holds while it waits. It is
+//! - `Ticket`: what a blocked operation holds while it waits. It is
 //!   resolved to "retry" or to a failure status, and is the only thing the
 //!   waiting thread looks at, so waiting takes no VM lock.
 //!
 //! A typical flow:
 //! 1. A VMO operation (read, write, COMMIT, a fault...) runs under its
 //!    family lock and reaches a page its paged root has not been supplied
-//!    ([`Content::Missing`](crate::cow::Content)). It records its progress,
-//!    asks the source for a ticket on that page ([`PageSource::wait_for`])
+//!    (`Content::Missing` of the copy-on-write tree). It records its progress,
+//!    asks the source for a ticket on that page (`PageSource::wait_for`)
 //!    and returns "wait for this ticket".
 //! 2. The source joins the ticket to the outstanding request covering the
 //!    page, or creates a request for the maximal missing run (clipped where
@@ -26,8 +26,8 @@
 //!    stopped.
 //! 4. Meanwhile the pager supplies pages (or fails them, or the VMO is
 //!    detached, or the pager closes, or the VMO shrinks). Whoever changes
-//!    the family tells the source ([`PageSource::filled`],
-//!    [`PageSource::fail`], [`PageSource::detach`], [`PageSource::truncate`])
+//!    the family tells the source (`PageSource::filled`,
+//!    `fail`, `detach`, `truncate`)
 //!    under the family lock; the source resolves the tickets that can go
 //!    on and flags a wake-up, which the VMO layer delivers with
 //!    [`Waiter::wake_all`] once the lock is dropped.

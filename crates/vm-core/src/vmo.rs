@@ -10,10 +10,10 @@
 //! OUT_OF_RANGE, then state (NOT_SUPPORTED, UNAVAILABLE, BAD_STATE).
 //!
 //! A failed call changes nothing: the frames a step may need are taken up
-//! front ([`Reserve`]). On a pager family a call may reach pages the pager
+//! front (a `Reserve`). On a pager family a call may reach pages the pager
 //! has not supplied; it then does what it can, records how far it got,
 //! registers a ticket with the family's [page source](crate::page_source)
-//! and returns [`Stop::Wait`]; [`Vmo::blocking`] drops the lock, waits, and
+//! and returns `Stop::Wait`; `Vmo::blocking` drops the lock, waits, and
 //! runs the next step from where the last one stopped. What the completed
 //! steps did stays done, as in Zircon (a read or write is not atomic, and a
 //! COMMIT failed by the pager keeps the pages it got).
@@ -26,7 +26,7 @@
 //!
 //! Mappings register a [`VmoMapping`]; when a page a mapping may translate
 //! changes, the VMO calls it under the family lock, before the frames it
-//! let go of are freed (see [`notices`]).
+//! let go of are freed (see `notices`).
 
 mod cache_op;
 mod discard;

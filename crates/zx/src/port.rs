@@ -9,6 +9,8 @@ use vm_core::page_source::{PageRequestPacket, PagerPort};
 use vm_core::platform::Waiter;
 use vm_core::Status;
 
+/// `ZX_TIME_INFINITE`: a `port_wait` deadline that never passes.
+pub const ZX_TIME_INFINITE: i64 = i64::MAX;
 /// `ZX_PKT_TYPE_USER`.
 pub const ZX_PKT_TYPE_USER: u32 = 0x00;
 /// `ZX_PKT_TYPE_PAGE_REQUEST`.

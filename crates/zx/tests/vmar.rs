@@ -428,3 +428,28 @@ fn closing_a_vmar_handle_does_not_destroy_it() {
     env.zx.vmar_unmap(root(&env), base, 2 * P).unwrap();
     env.machine.assert_no_frames_used();
 }
+
+#[test]
+fn execute_only_follows_zircons_rule_for_tables_without_it() {
+    // The mock, like aarch64 at EL1, cannot map execute-only pages:
+    // EXECUTE alone is INVALID_ARGS, and PERM_READ_IF_XOM_UNSUPPORTED adds
+    // READ (which the handles then need).
+    let env = Env::new();
+    let vmo = env.zx.vmo_replace_as_executable(env.vmo(1), Handle::INVALID).unwrap();
+    assert!(!env.zx.root_vmar_object().can_map_execute_only());
+    let x = ZX_VM_PERM_EXECUTE;
+    let xom = x | ZX_VM_PERM_READ_IF_XOM_UNSUPPORTED;
+    assert_eq!(env.zx.vmar_map(root(&env), x, 0, vmo, 0, P), Err(Status::InvalidArgs));
+    let va = env.zx.vmar_map(root(&env), xom, 0, vmo, 0, P).unwrap();
+    assert_eq!(env.load(va, 1), Ok(vec![0]), "READ was added");
+    assert_eq!(env.zx.vmar_protect(root(&env), x, va, P), Err(Status::InvalidArgs));
+    env.zx.vmar_protect(root(&env), xom, va, P).unwrap();
+    assert_eq!(env.load(va, 1), Ok(vec![0]));
+    // The added READ needs the READ right, on the VMO and on the VMAR.
+    let exec_only_vmo = env.with_rights(vmo, Rights::MAP | Rights::EXECUTE);
+    assert_eq!(env.zx.vmar_map(root(&env), xom, 0, exec_only_vmo, 0, P), Err(Status::AccessDenied));
+    let exec_only_vmar = env.with_rights(root(&env), Rights::EXECUTE | Rights::OP_CHILDREN);
+    assert_eq!(env.zx.vmar_protect(exec_only_vmar, xom, va, P), Err(Status::AccessDenied));
+    env.zx.vmar_unmap(root(&env), va, P).unwrap();
+    env.close_all_and_check_frames(&[vmo, exec_only_vmo, exec_only_vmar]);
+}

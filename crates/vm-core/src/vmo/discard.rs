@@ -71,7 +71,7 @@ impl Vmo {
     }
 
     /// `ZX_VMO_OP_UNLOCK`: BAD_STATE if not locked. The last unlock makes the
-    /// VMO eligible for [`VmContext::reclaim`].
+    /// VMO eligible for [`VmContext::reclaim`](crate::context::VmContext::reclaim).
     pub fn unlock(&self, offset: u64, len: u64) -> Result<(), Status> {
         let mut fam = self.family.lock();
         self.check_lock_range(&fam, offset, len)?;

@@ -7,11 +7,8 @@ use vm_core::platform::INFINITE;
 
 use crate::handle::Handle;
 use crate::object::KernelObject;
-use crate::port::{Port, PortPacket, ZX_PORT_BIND_TO_INTERRUPT};
+use crate::port::{Port, PortPacket, ZX_PORT_BIND_TO_INTERRUPT, ZX_TIME_INFINITE};
 use crate::{Rights, Status, Zx};
-
-/// `ZX_TIME_INFINITE`: a deadline that never passes.
-pub const ZX_TIME_INFINITE: i64 = i64::MAX;
 
 impl Zx {
     /// `zx_clock_get_monotonic`: nanoseconds on the platform's monotonic
@@ -49,7 +46,7 @@ impl Zx {
     }
 
     /// `zx_port_wait`: the oldest packet, waiting for one until `deadline`
-    /// (on [`Zx::clock_get_monotonic`]'s clock; [`ZX_TIME_INFINITE`] never
+    /// (on [`Zx::clock_get_monotonic`]'s clock; [`ZX_TIME_INFINITE`](crate::port::ZX_TIME_INFINITE) never
     /// passes, a past deadline only looks); needs [`Rights::READ`].
     /// TIMED_OUT when the deadline passes with no packet.
     pub fn port_wait(&self, handle: Handle, deadline: i64) -> Result<PortPacket, Status> {
