@@ -237,15 +237,28 @@ impl Vmo {
     /// Runs `step` under the family lock until it finishes; each time it
     /// stops to wait for a page, waits on the ticket with no lock held and
     /// runs it again (see the module docs). `step` keeps its own progress.
-    fn blocking<R>(
+    /// A failed wait fails the call with its status.
+    fn blocking<R>(&self, step: impl FnMut(&mut Family, &Notices) -> Result<R, Stop>) -> Result<R, Status> {
+        self.blocking_or_clipped(false, step)
+    }
+
+    /// [`Vmo::blocking`] for the calls that a shrink cuts short rather than
+    /// fails (COMMIT, PREFETCH, ALWAYS_NEED, digest §2.15 rule 5): with
+    /// `clipped`, a wait ended by a shrink (OUT_OF_RANGE) runs `step` again,
+    /// and `step` stops at the new end.
+    fn blocking_or_clipped<R>(
         &self,
+        clipped: bool,
         mut step: impl FnMut(&mut Family, &Notices) -> Result<R, Stop>,
     ) -> Result<R, Status> {
         loop {
             match self.locked(&mut step) {
                 Ok(result) => return Ok(result),
                 Err(Stop::Fail(status)) => return Err(status),
-                Err(Stop::Wait(ticket)) => ticket.wait(&*self.ctx.waiter)?,
+                Err(Stop::Wait(ticket)) => match ticket.wait(&*self.ctx.waiter) {
+                    Err(Status::OutOfRange) if clipped => {}
+                    waited => waited?,
+                },
             }
         }
     }
@@ -476,7 +489,7 @@ impl Vmo {
     /// shrink while waiting cuts the range short.
     pub fn commit(&self, offset: u64, len: u64) -> Result<(), Status> {
         let mut next = None;
-        self.blocking(|fam, notices| {
+        self.blocking_or_clipped(true, |fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
             let end = match next {
                 None => range_end(offset, len, size)?,
@@ -485,7 +498,8 @@ impl Vmo {
             fam.check_not_discarded()?;
             let (start, end) = (round_down(base + offset), round_up(base + end).unwrap_or(MAX_SIZE));
             let from = next.unwrap_or(start).max(start);
-            let stop = fam.cow.first_missing(leaf, from, end).unwrap_or(end).max(from);
+            let missing = fam.source.as_ref().and_then(|_| fam.cow.first_missing(leaf, from, end));
+            let stop = missing.unwrap_or(end).max(from);
             Self::commit_pages(fam, notices, leaf, from, stop)?;
             next = Some(stop);
             if stop < end {
@@ -626,7 +640,7 @@ impl Vmo {
     pub fn prefetch(&self, offset: u64, len: u64) -> Result<(), Status> {
         self.check_hint(offset, len)?;
         let mut next = 0;
-        self.blocking(|fam, _| {
+        self.blocking_or_clipped(true, |fam, _| {
             if fam.source.is_none() {
                 return Ok(());
             }

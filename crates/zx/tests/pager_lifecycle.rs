@@ -117,6 +117,26 @@ fn shrinking_fails_the_waiters_beyond_the_new_end() {
 }
 
 #[test]
+fn a_shrink_below_a_blocked_commit_or_prefetch_ends_it_with_ok() {
+    let up = Arc::new(UserPager::new());
+    let vmo = up.vmo_with(4, 9, ZX_VMO_RESIZABLE);
+    up.supply(vmo, 9, 0, 2);
+    let u = up.clone();
+    let commit = spawn(move || u.zx().vmo_op_range(vmo, ZX_VMO_OP_COMMIT, 0, 4 * P, &mut []));
+    up.expect_read(9, 2, 2);
+    let u = up.clone();
+    let prefetch = spawn(move || u.zx().vmo_op_range(vmo, ZX_VMO_OP_PREFETCH, 2 * P, 2 * P, &mut []));
+    up.wait_blocked(vmo, 2);
+    let reader = read(&up, vmo, 3, 1);
+    up.wait_blocked(vmo, 3);
+    up.zx().vmo_set_size(vmo, 2 * P).unwrap();
+    assert_eq!(commit.join(), Ok(()));
+    assert_eq!(prefetch.join(), Ok(()));
+    assert_eq!(reader.join(), Err(Status::OutOfRange));
+    up.expect_no_request();
+}
+
+#[test]
 fn growing_reads_zero_without_requests() {
     let up = Arc::new(UserPager::new());
     let vmo = up.vmo_with(1, 7, ZX_VMO_RESIZABLE);
