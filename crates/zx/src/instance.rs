@@ -93,47 +93,55 @@ impl Zx {
         f(&mut self.handles.lock())
     }
 
-    /// The VMO `handle` refers to and the handle's rights, checked in
-    /// Zircon's order: BAD_HANDLE, WRONG_TYPE, then ACCESS_DENIED unless the
-    /// handle has every right in `required`.
+    /// The object of the type `extract` picks that `handle` refers to, and
+    /// the handle's rights, checked in Zircon's order: BAD_HANDLE,
+    /// WRONG_TYPE, then ACCESS_DENIED unless the handle has every right in
+    /// `required`.
+    fn object<T>(
+        &self,
+        handle: Handle,
+        required: Rights,
+        extract: fn(KernelObject) -> Option<T>,
+    ) -> Result<(T, Rights), Status> {
+        let entry = self.entry(handle)?;
+        let object = extract(entry.object).ok_or(Status::WrongType)?;
+        check_rights(entry.rights, required)?;
+        Ok((object, entry.rights))
+    }
+
+    /// The VMO `handle` refers to and the handle's rights (see
+    /// [`Zx::object`]'s checks).
     pub(crate) fn vmo(&self, handle: Handle, required: Rights) -> Result<(Arc<Vmo>, Rights), Status> {
-        let entry = self.entry(handle)?;
-        let KernelObject::Vmo(vmo) = entry.object else {
-            return Err(Status::WrongType);
-        };
-        check_rights(entry.rights, required)?;
-        Ok((vmo, entry.rights))
+        self.object(handle, required, |o| match o {
+            KernelObject::Vmo(vmo) => Some(vmo),
+            _ => None,
+        })
     }
 
-    /// The port `handle` refers to, checked like [`Zx::vmo`].
-    pub(crate) fn port(&self, handle: Handle, required: Rights) -> Result<Arc<Port>, Status> {
-        let entry = self.entry(handle)?;
-        let KernelObject::Port(port) = entry.object else {
-            return Err(Status::WrongType);
-        };
-        check_rights(entry.rights, required)?;
-        Ok(port)
-    }
-
-    /// The pager `handle` refers to, checked like [`Zx::vmo`].
-    pub(crate) fn pager(&self, handle: Handle, required: Rights) -> Result<Arc<Pager>, Status> {
-        let entry = self.entry(handle)?;
-        let KernelObject::Pager(pager) = entry.object else {
-            return Err(Status::WrongType);
-        };
-        check_rights(entry.rights, required)?;
-        Ok(pager)
-    }
-
-    /// The VMAR `handle` refers to and the handle's rights, checked like
-    /// [`Zx::vmo`].
+    /// The VMAR `handle` refers to and the handle's rights.
     pub(crate) fn vmar(&self, handle: Handle, required: Rights) -> Result<(Arc<Vmar>, Rights), Status> {
-        let entry = self.entry(handle)?;
-        let KernelObject::Vmar(vmar) = entry.object else {
-            return Err(Status::WrongType);
+        self.object(handle, required, |o| match o {
+            KernelObject::Vmar(vmar) => Some(vmar),
+            _ => None,
+        })
+    }
+
+    /// The port `handle` refers to.
+    pub(crate) fn port(&self, handle: Handle, required: Rights) -> Result<Arc<Port>, Status> {
+        let extract = |o| match o {
+            KernelObject::Port(port) => Some(port),
+            _ => None,
         };
-        check_rights(entry.rights, required)?;
-        Ok((vmar, entry.rights))
+        self.object(handle, required, extract).map(|(port, _)| port)
+    }
+
+    /// The pager `handle` refers to.
+    pub(crate) fn pager(&self, handle: Handle, required: Rights) -> Result<Arc<Pager>, Status> {
+        let extract = |o| match o {
+            KernelObject::Pager(pager) => Some(pager),
+            _ => None,
+        };
+        self.object(handle, required, extract).map(|(pager, _)| pager)
     }
 }
 

@@ -2,8 +2,10 @@
 //! `_supply_pages` and `_op_range` (digest §2.1-2.5, `pager_op_range.md`,
 //! `pager_supply_pages.md`).
 
+use alloc::sync::Arc;
+
 use vm_core::pager::Pager;
-use vm_core::vmo::{VmoOptions, MAX_SIZE};
+use vm_core::vmo::{Vmo, VmoOptions, MAX_SIZE};
 
 use crate::handle::Handle;
 use crate::object::KernelObject;
@@ -85,11 +87,7 @@ impl Zx {
         aux_vmo: Handle,
         aux_offset: u64,
     ) -> Result<(), Status> {
-        let pager = self.pager(pager, Rights::MANAGE_VMO)?;
-        let (vmo, _) = self.vmo(pager_vmo, Rights::WRITE)?;
-        if !vmo.is_paged_by(&pager) {
-            return Err(Status::InvalidArgs);
-        }
+        let (pager, vmo) = self.pager_and_vmo(pager, pager_vmo)?;
         let (aux, _) = self.vmo(aux_vmo, Rights::READ | Rights::WRITE)?;
         pager.supply_pages(&vmo, offset, length, &aux, aux_offset)
     }
@@ -112,11 +110,7 @@ impl Zx {
         length: u64,
         data: u64,
     ) -> Result<(), Status> {
-        let pager = self.pager(pager, Rights::MANAGE_VMO)?;
-        let (vmo, _) = self.vmo(pager_vmo, Rights::WRITE)?;
-        if !vmo.is_paged_by(&pager) {
-            return Err(Status::InvalidArgs);
-        }
+        let (pager, vmo) = self.pager_and_vmo(pager, pager_vmo)?;
         match op {
             ZX_PAGER_OP_FAIL => {
                 let status =
@@ -125,5 +119,18 @@ impl Zx {
             }
             _ => Err(Status::NotSupported),
         }
+    }
+
+    /// The checks every call that names a pager and one of its VMOs starts
+    /// with: the pager handle with [`Rights::MANAGE_VMO`], the VMO handle
+    /// with [`Rights::WRITE`], then INVALID_ARGS unless the pager created
+    /// the VMO.
+    fn pager_and_vmo(&self, pager: Handle, vmo: Handle) -> Result<(Arc<Pager>, Arc<Vmo>), Status> {
+        let pager = self.pager(pager, Rights::MANAGE_VMO)?;
+        let (vmo, _) = self.vmo(vmo, Rights::WRITE)?;
+        if !vmo.is_paged_by(&pager) {
+            return Err(Status::InvalidArgs);
+        }
+        Ok((pager, vmo))
     }
 }
