@@ -18,7 +18,7 @@ use std::time::Duration;
 use toolchain::Route;
 
 /// The bootable images and the packages they come from.
-const IMAGES: [(&str, &str); 10] = [
+const IMAGES: [(&str, &str); 11] = [
     ("hello", "hello"),
     ("boot", "qemu-tests"),
     ("frames", "qemu-tests"),
@@ -29,6 +29,7 @@ const IMAGES: [(&str, &str); 10] = [
     ("page_fault", "qemu-tests"),
     ("smp_vm", "qemu-tests"),
     ("fault_catch", "qemu-tests"),
+    ("pager", "qemu-tests"),
 ];
 
 /// A QEMU test run is killed after this long: it has hung.
@@ -57,7 +58,7 @@ const USAGE: &str = "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N]
   gdb  [IMAGE] [same options]
   test
 IMAGE: hello (default); test images boot, frames, data_abort, smp, smp_data_abort, vm, page_fault, smp_vm,
-       fault_catch";
+       fault_catch, pager";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
@@ -168,12 +169,14 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
         runs.push((el2, Expect::Boots));
         runs.push((Boot::new(image("frames"), cpu, 128), Expect::TestsPass));
         runs.push((Boot::new(image("data_abort"), cpu, 128), Expect::FailsReporting(DATA_ABORT_REPORT)));
-        // The VM through zx on the real tables, with four cores up.
+        // The VM through zx on the real tables, with four cores up; the
+        // user pager on four cores.
         for (name, mem, expect) in [
             ("vm", 256, Expect::TestsPass),
             ("page_fault", 128, Expect::FailsReporting(PAGE_FAULT_REPORT)),
             ("smp_vm", 256, Expect::TestsPass),
             ("fault_catch", 128, Expect::TestsPass),
+            ("pager", 128, Expect::TestsPass),
         ] {
             let mut b = Boot::new(image(name), cpu, mem);
             b.smp = 4;
