@@ -248,3 +248,36 @@ impl<T> Blocked<T> {
         self.1.as_ref().is_some_and(|h| h.is_finished())
     }
 }
+
+impl Env {
+    /// Closes `handles`, then checks that only the root VMAR's handle is
+    /// left open and that the VM objects hold no frames: the end of a test
+    /// that closes everything it opened.
+    pub fn close_all_and_check_clean(&self, handles: &[Handle]) {
+        self.close_all_and_check_frames(handles);
+        assert_eq!(self.zx.handle_count(), 1, "handles left open besides the root VMAR's");
+    }
+
+    /// `len` bytes of `vmo` at `offset` through `vmo_read`, on a thread of
+    /// its own: a read that should not block (pages already supplied, or a
+    /// pager that should answer BAD_STATE) fails the test instead of
+    /// hanging it.
+    pub fn read_bounded(self: &Arc<Env>, vmo: Handle, offset: u64, len: usize) -> Result<Vec<u8>, Status> {
+        let env = self.clone();
+        spawn(move || {
+            let mut buf = vec![0; len];
+            env.zx.vmo_read(vmo, &mut buf, offset).map(|()| buf)
+        })
+        .join()
+    }
+}
+
+impl UserPager {
+    /// Closes `handles`, then the pager and its port, and checks as
+    /// [`Env::close_all_and_check_clean`].
+    pub fn close_all_and_check_clean(&self, handles: &[Handle]) {
+        let mut all = handles.to_vec();
+        all.extend([self.pager, self.port]);
+        self.env.close_all_and_check_clean(&all);
+    }
+}
