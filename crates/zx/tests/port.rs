@@ -9,12 +9,9 @@ use std::sync::Arc;
 use support::*;
 use zx::port::{
     MAX_PENDING_USER_PACKETS, ZX_PAGER_VMO_READ, ZX_PKT_TYPE_PAGE_REQUEST, ZX_PKT_TYPE_USER,
-    ZX_PORT_BIND_TO_INTERRUPT,
+    ZX_PORT_BIND_TO_INTERRUPT, ZX_TIME_INFINITE,
 };
 use zx::{Handle, ObjectType, PortPacket, Rights, Status};
-
-/// `ZX_TIME_INFINITE` (zx defines it in a private module).
-const ZX_TIME_INFINITE: i64 = i64::MAX;
 
 /// A user packet whose fields all derive from `key`.
 fn packet(key: u64) -> PortPacket {

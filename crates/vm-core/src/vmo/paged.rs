@@ -121,17 +121,17 @@ impl Vmo {
 
     /// Takes the pages of `[offset, offset + len)` out of this VMO, as the
     /// auxiliary VMO of a supply: one entry per page, `None` where nothing
-    /// is committed. NOT_SUPPORTED for a pager-backed VMO, OUT_OF_RANGE
-    /// beyond the size, BAD_STATE for a VMO with children or one that is a
+    /// is committed. OUT_OF_RANGE beyond the size, then NOT_SUPPORTED for a
+    /// pager-backed VMO, BAD_STATE for a VMO with children or one that is a
     /// child (only a `zx_vmo_create` VMO can supply). The range ends
     /// decommitted and its mappings are told before this returns.
     fn take_pages(&self, offset: u64, len: u64) -> Result<Vec<Option<PhysAddr>>, Status> {
         self.locked(|fam, notices| {
+            let (leaf, base, size) = fam.geometry(self.view);
+            range_end(offset, len, size)?;
             if fam.source.is_some() {
                 return Err(Status::NotSupported);
             }
-            let (leaf, base, size) = fam.geometry(self.view);
-            range_end(offset, len, size)?;
             if fam.views.iter().count() > 1 || fam.cow.has_parent(leaf) || base != 0 {
                 return Err(Status::BadState);
             }
