@@ -563,11 +563,11 @@ impl CowTree {
                         None => release(frames, vec![(index, entry)]),
                     }
                 }
-                Item::Zero { start, end, state } => {
-                    let (s, e) = (start.max(seen.start), end.min(seen.end));
+                Item::Zero(iv) => {
+                    let (s, e) = (iv.start.max(seen.start), iv.end.min(seen.end));
                     if s < e {
                         for (gs, ge) in c.pages.gaps(s - page(po), e - page(po)) {
-                            c.pages.add_zero(gs, ge, state);
+                            c.pages.add_zero(gs, ge, iv.state);
                         }
                     }
                 }
@@ -776,7 +776,7 @@ impl CowTree {
             for item in own {
                 let (first, last, frame) = match item {
                     Item::One(index, entry) => (index, index + 1, entry.frame()),
-                    Item::Zero { start, end, .. } => (start, end, None),
+                    Item::Zero(iv) => (iv.start, iv.end, None),
                 };
                 let (from, to) = (first * PAGE_SIZE - shift, last * PAGE_SIZE - shift);
                 while let Some(&(x, f)) = inherited.peek() {

@@ -35,6 +35,7 @@ const TYPE_MARKER: u64 = 2;
 const TYPE_INTERVAL: u64 = 3;
 const STATE_SHIFT: u32 = 3;
 const SENTINEL_SHIFT: u32 = 5;
+const PAYLOAD_SHIFT: u32 = 12;
 const FIELD_MASK: u64 = 0b11;
 
 /// The per-page dirty state of digest §3.1 (`VmCowPages::DirtyState`).
@@ -103,7 +104,8 @@ enum Sentinel {
 
 /// One packed slot: bits 0-2 the type (0 is empty), bits 3-4 the dirty
 /// state; a page keeps its frame address in bits 12-63, an interval
-/// sentinel its kind in bits 5-6.
+/// sentinel its kind in bits 5-6 and, on a `Start` or `Single`, the length
+/// of the interval's AwaitingClean prefix (pages) in bits 12-63.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Slot(u64);
 
@@ -122,8 +124,19 @@ impl Slot {
         }
     }
 
-    fn sentinel(sentinel: Sentinel, state: DirtyState) -> Slot {
-        Slot((sentinel as u64) << SENTINEL_SHIFT | (state as u64) << STATE_SHIFT | TYPE_INTERVAL)
+    fn sentinel(sentinel: Sentinel, state: DirtyState, awaiting: u64) -> Slot {
+        debug_assert!(awaiting < 1 << (64 - PAYLOAD_SHIFT));
+        Slot(
+            awaiting << PAYLOAD_SHIFT
+                | (sentinel as u64) << SENTINEL_SHIFT
+                | (state as u64) << STATE_SHIFT
+                | TYPE_INTERVAL,
+        )
+    }
+
+    /// The AwaitingClean prefix length a `Start` or `Single` sentinel holds.
+    fn awaiting(self) -> u64 {
+        self.0 >> PAYLOAD_SHIFT
     }
 
     fn is_empty(self) -> bool {
@@ -156,14 +169,44 @@ impl Slot {
     }
 }
 
+/// A zero interval, or a piece of one: indices `[start, end)`, its dirty
+/// state, and where its AwaitingClean prefix ends (digest §3.2: pages
+/// `[start, awaiting_end)` are being written back; `awaiting_end == start`
+/// when none are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval {
+    pub start: u64,
+    pub end: u64,
+    pub state: DirtyState,
+    pub awaiting_end: u64,
+}
+
+impl Interval {
+    /// A zero range with no AwaitingClean prefix.
+    pub fn new(start: u64, end: u64, state: DirtyState) -> Interval {
+        Interval { start, end, state, awaiting_end: start }
+    }
+
+    /// The part of the interval in `[start, end)`, its prefix clipped too.
+    pub fn clip(self, start: u64, end: u64) -> Interval {
+        let (s, e) = (self.start.max(start), self.end.min(end));
+        Interval { start: s, end: e, state: self.state, awaiting_end: self.awaiting_end.clamp(s, e) }
+    }
+
+    /// Whether part of it is AwaitingClean.
+    pub fn has_awaiting(&self) -> bool {
+        self.awaiting_end > self.start
+    }
+}
+
 /// What lies in part of a range: one page or marker, or a piece of a zero
-/// interval.
+/// interval (clipped to the range).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Item {
     /// A page or marker at an index.
     One(u64, Entry),
-    /// Indices `[start, end)` of a zero interval with this state.
-    Zero { start: u64, end: u64, state: DirtyState },
+    /// A piece of a zero interval.
+    Zero(Interval),
 }
 
 type Node = [Slot; FAN_OUT as usize];
@@ -235,61 +278,79 @@ impl PageList {
         Some((k * FAN_OUT + i as u64, node[i]))
     }
 
-    /// The zero interval covering `index`, as `(start, end, state)`.
-    fn interval_at(&self, index: u64) -> Option<(u64, u64, DirtyState)> {
+    /// The zero interval covering `index`, whole.
+    pub fn interval(&self, index: u64) -> Option<Interval> {
         if self.intervals == 0 {
             return None;
         }
         let slot = self.raw(index);
-        let start = match slot.sentinel_kind() {
-            Some(Sentinel::Single) => return Some((index, index + 1, slot.state())),
-            Some(Sentinel::Start) => index,
-            Some(Sentinel::End) => self.stored_before(index).expect("an End has its Start").0,
+        let (start, first) = match slot.sentinel_kind() {
+            Some(Sentinel::Single) => {
+                let awaiting_end = index + slot.awaiting();
+                return Some(Interval { start: index, end: index + 1, state: slot.state(), awaiting_end });
+            }
+            Some(Sentinel::Start) => (index, slot),
+            Some(Sentinel::End) => self.stored_before(index).expect("an End has its Start"),
             None if slot.is_empty() => match self.stored_before(index) {
-                Some((s, before)) if before.sentinel_kind() == Some(Sentinel::Start) => s,
+                Some((s, before)) if before.sentinel_kind() == Some(Sentinel::Start) => (s, before),
                 _ => return None,
             },
             None => return None,
         };
         let (last, end) = self.stored(start + 1, u64::MAX).next().expect("a Start has its End");
         debug_assert_eq!(end.sentinel_kind(), Some(Sentinel::End));
-        Some((start, last + 1, end.state()))
+        Some(Interval { start, end: last + 1, state: end.state(), awaiting_end: start + first.awaiting() })
     }
 
-    fn write_interval(&mut self, start: u64, end: u64, state: DirtyState) {
-        debug_assert!(start < end);
+    fn write_interval(&mut self, iv: Interval) {
+        debug_assert!(iv.start < iv.end && (iv.start..=iv.end).contains(&iv.awaiting_end));
         self.intervals += 1;
-        if end - start == 1 {
-            let _empty = self.set_raw(start, Slot::sentinel(Sentinel::Single, state));
+        let awaiting = iv.awaiting_end - iv.start;
+        if iv.end - iv.start == 1 {
+            let _empty = self.set_raw(iv.start, Slot::sentinel(Sentinel::Single, iv.state, awaiting));
         } else {
-            let _empty = self.set_raw(start, Slot::sentinel(Sentinel::Start, state));
-            let _empty = self.set_raw(end - 1, Slot::sentinel(Sentinel::End, state));
+            let _empty = self.set_raw(iv.start, Slot::sentinel(Sentinel::Start, iv.state, awaiting));
+            let _empty = self.set_raw(iv.end - 1, Slot::sentinel(Sentinel::End, iv.state, 0));
         }
     }
 
-    fn clear_interval(&mut self, start: u64, end: u64) {
+    fn clear_interval(&mut self, iv: Interval) {
         self.intervals -= 1;
-        let _sentinel = self.set_raw(start, Slot::EMPTY);
-        let _sentinel = self.set_raw(end - 1, Slot::EMPTY);
+        let _sentinel = self.set_raw(iv.start, Slot::EMPTY);
+        let _sentinel = self.set_raw(iv.end - 1, Slot::EMPTY);
     }
 
-    /// Shrinks the interval `(start, end)` to its parts outside `[cut_start,
-    /// cut_end)`.
-    fn cut_interval(&mut self, (start, end, state): (u64, u64, DirtyState), cut_start: u64, cut_end: u64) {
-        self.clear_interval(start, end);
-        if start < cut_start {
-            self.write_interval(start, cut_start.min(end), state);
+    /// Shrinks interval `iv` to its parts outside `[cut_start, cut_end)`,
+    /// each keeping the part of the AwaitingClean prefix that is its own
+    /// prefix.
+    fn cut_interval(&mut self, iv: Interval, cut_start: u64, cut_end: u64) {
+        self.clear_interval(iv);
+        if iv.start < cut_start {
+            self.write_interval(iv.clip(iv.start, cut_start));
         }
-        if cut_end < end {
-            self.write_interval(cut_end.max(start), end, state);
+        if cut_end < iv.end {
+            self.write_interval(iv.clip(cut_end, iv.end));
         }
+    }
+
+    /// Gives the zero interval covering `start` an AwaitingClean prefix
+    /// ending at `awaiting_end`; when `start` is inside the interval, it is
+    /// first split there, so the prefix is the piece's own (digest §3.2).
+    pub fn set_awaiting(&mut self, start: u64, awaiting_end: u64) {
+        let iv = self.interval(start).expect("a zero interval to mark");
+        debug_assert!(start < awaiting_end && awaiting_end <= iv.end);
+        self.clear_interval(iv);
+        if iv.start < start {
+            self.write_interval(iv.clip(iv.start, start));
+        }
+        self.write_interval(Interval { awaiting_end, ..iv.clip(start, iv.end) });
     }
 
     /// What page `index` holds. O(log n).
     pub fn get(&self, index: u64) -> Entry {
         match self.raw(index).entry() {
-            Entry::Empty => match self.interval_at(index) {
-                Some((_, _, state)) => Entry::Zero { state },
+            Entry::Empty => match self.interval(index) {
+                Some(iv) => Entry::Zero { state: iv.state },
                 None => Entry::Empty,
             },
             entry => entry,
@@ -303,9 +364,8 @@ impl PageList {
     #[must_use]
     pub fn replace(&mut self, index: u64, entry: Entry) -> Entry {
         let old = self.get(index);
-        if let Entry::Zero { state } = old {
-            let interval = self.interval_at(index).expect("inside an interval");
-            debug_assert_eq!(interval.2, state);
+        if let Entry::Zero { .. } = old {
+            let interval = self.interval(index).expect("inside an interval");
             self.cut_interval(interval, index, index + 1);
         }
         let _old = self.set_raw(index, Slot::from_entry(entry));
@@ -319,29 +379,31 @@ impl PageList {
     }
 
     /// Makes `[start, end)` a zero interval with `state`, merged with
-    /// adjacent intervals of the same state. Markers and intervals in the
-    /// range are absorbed; the range may hold no pages (their frames would
-    /// be lost).
+    /// adjacent intervals of the same state (the one after only if it has no
+    /// AwaitingClean prefix: a prefix must stay its interval's own). Markers
+    /// and intervals in the range are absorbed, their prefixes with them; the
+    /// range may hold no pages (their frames would be lost).
     pub fn add_zero(&mut self, start: u64, end: u64, state: DirtyState) {
         if start >= end {
             return;
         }
         let absorbed = self.take_range(start, end);
         debug_assert!(absorbed.iter().all(|(_, e)| e.frame().is_none()), "a zero interval over pages");
-        let (mut s, mut e) = (start, end);
-        if let Some(left) = start.checked_sub(1).and_then(|i| self.interval_at(i)) {
-            if left.2 == state {
-                self.clear_interval(left.0, left.1);
-                s = left.0;
+        let mut merged = Interval::new(start, end, state);
+        if let Some(left) = start.checked_sub(1).and_then(|i| self.interval(i)) {
+            if left.state == state {
+                self.clear_interval(left);
+                merged.start = left.start;
+                merged.awaiting_end = left.awaiting_end;
             }
         }
-        if let Some(right) = self.interval_at(end) {
-            if right.2 == state {
-                self.clear_interval(right.0, right.1);
-                e = right.1;
+        if let Some(right) = self.interval(end) {
+            if right.state == state && !right.has_awaiting() {
+                self.clear_interval(right);
+                merged.end = right.end;
             }
         }
-        self.write_interval(s, e, state);
+        self.write_interval(merged);
     }
 
     /// What lies in `[start, end)`, in index order: pages and markers one by
@@ -353,19 +415,16 @@ impl PageList {
             return out;
         }
         let mut pos = start;
-        if let Some((_, e, state)) = self.interval_at(start) {
-            out.push(Item::Zero { start, end: e.min(end), state });
-            pos = e;
+        if let Some(iv) = self.interval(start) {
+            out.push(Item::Zero(iv.clip(start, end)));
+            pos = iv.end;
         }
         for (index, slot) in self.stored(pos, end) {
             match slot.sentinel_kind() {
                 None => out.push(Item::One(index, slot.entry())),
-                Some(Sentinel::Single) => {
-                    out.push(Item::Zero { start: index, end: index + 1, state: slot.state() })
-                }
-                Some(Sentinel::Start) => {
-                    let (_, e, state) = self.interval_at(index).expect("a Start has its interval");
-                    out.push(Item::Zero { start: index, end: e.min(end), state });
+                Some(Sentinel::Start | Sentinel::Single) => {
+                    let iv = self.interval(index).expect("a sentinel has its interval");
+                    out.push(Item::Zero(iv.clip(start, end)));
                 }
                 Some(Sentinel::End) => {}
             }
@@ -380,7 +439,7 @@ impl PageList {
         for item in self.items(start, end) {
             let (s, e) = match item {
                 Item::One(index, _) => (index, index + 1),
-                Item::Zero { start, end, .. } => (start, end),
+                Item::Zero(iv) => (iv.start, iv.end),
             };
             if s > pos {
                 out.push((pos, s));
@@ -398,7 +457,7 @@ impl PageList {
         if start >= end {
             return None;
         }
-        if self.interval_at(start).is_some() {
+        if self.interval(start).is_some() {
             return Some(start);
         }
         self.stored(start, end).next().map(|(index, _)| index)
@@ -423,9 +482,7 @@ impl PageList {
         for item in self.items(start, end) {
             match item {
                 Item::One(index, entry) => taken.push((index, entry)),
-                Item::Zero { start: s, .. } => {
-                    intervals.push(self.interval_at(s).expect("an interval piece"))
-                }
+                Item::Zero(piece) => intervals.push(self.interval(piece.start).expect("an interval piece")),
             }
         }
         for interval in intervals {
@@ -489,10 +546,8 @@ impl PageList {
                 Some(s) => {
                     count += 1;
                     if let Some((end, state)) = last_end {
-                        assert!(
-                            !(end == index && state == slot.state()),
-                            "intervals touching at {index} were not merged"
-                        );
+                        let mergeable = end == index && state == slot.state() && slot.awaiting() == 0;
+                        assert!(!mergeable, "intervals touching at {index} were not merged");
                     }
                     if s == Sentinel::Start {
                         open = Some((index, slot.state()));
@@ -528,9 +583,10 @@ mod tests {
             assert_eq!(Slot::from_entry(e).entry(), e);
             assert_eq!(e.frame(), Some(frame));
             for s in [Sentinel::Start, Sentinel::End, Sentinel::Single] {
-                let slot = Slot::sentinel(s, state);
+                let slot = Slot::sentinel(s, state, (1 << 52) - 1);
                 assert_eq!(slot.sentinel_kind(), Some(s));
                 assert_eq!(slot.state(), state);
+                assert_eq!(slot.awaiting(), (1 << 52) - 1);
             }
         }
         assert_eq!(Slot::from_entry(Entry::Marker).entry(), Entry::Marker);
@@ -590,7 +646,7 @@ mod tests {
         assert_eq!(l.get(1 << 30), ZD);
         assert_eq!(l.get((1 << 40) - 1), ZD);
         assert_eq!(l.get(1 << 40), Entry::Empty);
-        assert_eq!(l.items(5, 20), vec![Item::Zero { start: 10, end: 20, state: DirtyState::Dirty }]);
+        assert_eq!(l.items(5, 20), vec![Item::Zero(Interval::new(10, 20, DirtyState::Dirty))]);
         assert_eq!(l.gaps(0, 12), vec![(0, 10)]);
         assert_eq!(l.next_populated(0, 100), Some(10));
         assert_eq!(l.next_populated(1 << 20, 1 << 21), Some(1 << 20));
@@ -608,11 +664,11 @@ mod tests {
         assert_eq!(
             l.items(0, 6),
             vec![
-                Item::Zero { start: 1, end: 2, state: d },
+                Item::Zero(Interval::new(1, 2, d)),
                 Item::One(2, page(2)),
-                Item::Zero { start: 3, end: 4, state: d },
+                Item::Zero(Interval::new(3, 4, d)),
                 Item::One(4, page(4)),
-                Item::Zero { start: 5, end: 6, state: d },
+                Item::Zero(Interval::new(5, 6, d)),
             ]
         );
         l.check_intervals();
@@ -622,7 +678,7 @@ mod tests {
         l.check_intervals();
         // Zeroing the gap merges the three pieces around page 4's left.
         l.add_zero(2, 3, d);
-        assert_eq!(l.items(0, 4), vec![Item::Zero { start: 1, end: 4, state: d }]);
+        assert_eq!(l.items(0, 4), vec![Item::Zero(Interval::new(1, 4, d))]);
         l.check_intervals();
     }
 
@@ -654,13 +710,46 @@ mod tests {
         l.check_intervals();
         assert_eq!(l.items(0, 9).len(), 3);
         l.add_zero(9, 12, DirtyState::Dirty);
-        assert_eq!(l.items(8, 12), vec![Item::Zero { start: 8, end: 12, state: DirtyState::Dirty }]);
+        assert_eq!(l.items(8, 12), vec![Item::Zero(Interval::new(8, 12, DirtyState::Dirty))]);
         assert_eq!(l.replace(5, Entry::Marker), Entry::Zero { state: DirtyState::Untracked });
         assert_eq!(l.items(4, 6).len(), 2, "the marker splits its interval");
         l.check_intervals();
     }
 
-    /// A reference model: one entry per index, applied the same operations.
+    #[test]
+    fn an_awaiting_clean_prefix_follows_splits_trims_and_merges() {
+        let d = DirtyState::Dirty;
+        let mut l = PageList::new();
+        l.add_zero(5, 10, d);
+        l.set_awaiting(5, 7);
+        assert_eq!(l.interval(9), Some(Interval { start: 5, end: 10, state: d, awaiting_end: 7 }));
+        // A write at 6 splits the interval; each piece keeps its own prefix.
+        assert_eq!(l.replace(6, page(6)), ZD);
+        assert_eq!(l.interval(5).unwrap().awaiting_end, 6);
+        assert_eq!(l.interval(7), Some(Interval::new(7, 10, d)));
+        // Marking from inside an interval splits it there.
+        l.set_awaiting(8, 10);
+        assert_eq!(l.interval(7), Some(Interval::new(7, 8, d)));
+        assert_eq!(l.interval(9), Some(Interval { start: 8, end: 10, state: d, awaiting_end: 10 }));
+        l.check_intervals();
+        // A zero range added after a prefixed interval merges into it; one
+        // before it does not take the prefix on.
+        l.add_zero(10, 12, d);
+        assert_eq!(l.interval(11), Some(Interval { start: 8, end: 12, state: d, awaiting_end: 10 }));
+        assert_eq!(l.remove(6), page(6));
+        l.add_zero(6, 7, d);
+        assert_eq!(l.interval(6), Some(Interval { start: 5, end: 8, state: d, awaiting_end: 6 }));
+        assert_eq!(l.interval(8).unwrap().start, 8, "the prefixed interval stays its own");
+        l.check_intervals();
+        // Trimming keeps what is left of a prefix.
+        assert!(l.take_range(8, 9).is_empty());
+        assert_eq!(l.interval(9), Some(Interval { start: 9, end: 12, state: d, awaiting_end: 10 }));
+        assert_eq!(l.items(4, 13).len(), 2);
+        l.check_intervals();
+    }
+
+    /// A reference model: one entry and one AwaitingClean flag per index,
+    /// applied the same operations.
     #[test]
     fn matches_a_per_index_model_under_random_operations() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -674,11 +763,11 @@ mod tests {
         let states = [DirtyState::Untracked, DirtyState::Dirty];
         for _round in 0..200 {
             let mut l = PageList::new();
-            let mut model = vec![Entry::Empty; N as usize];
+            let mut model = vec![(Entry::Empty, false); N as usize];
             for _op in 0..60 {
                 let (a, b) = (rand(N), rand(N));
                 let (s, e) = (a.min(b), a.max(b) + 1);
-                match rand(4) {
+                match rand(5) {
                     0 => {
                         let i = rand(N);
                         let entry = match rand(3) {
@@ -686,46 +775,57 @@ mod tests {
                             1 => Entry::Marker,
                             _ => page(i + 1),
                         };
-                        assert_eq!(l.replace(i, entry), model[i as usize]);
-                        model[i as usize] = entry;
+                        assert_eq!(l.replace(i, entry), model[i as usize].0);
+                        model[i as usize] = (entry, false);
                     }
                     1 => {
                         let pages: Vec<u64> =
-                            (s..e).filter(|&i| model[i as usize].frame().is_some()).collect();
+                            (s..e).filter(|&i| model[i as usize].0.frame().is_some()).collect();
                         for i in pages {
                             assert!(l.remove(i).frame().is_some());
-                            model[i as usize] = Entry::Empty;
+                            model[i as usize].0 = Entry::Empty;
                         }
                         let state = states[rand(2) as usize];
                         l.add_zero(s, e, state);
                         for m in &mut model[s as usize..e as usize] {
-                            *m = Entry::Zero { state };
+                            *m = (Entry::Zero { state }, false);
                         }
                     }
                     2 => {
                         let taken = l.take_range(s, e);
                         let expected: Vec<(u64, Entry)> = (s..e)
-                            .map(|i| (i, model[i as usize]))
+                            .map(|i| (i, model[i as usize].0))
                             .filter(|(_, m)| matches!(m, Entry::Page { .. } | Entry::Marker))
                             .collect();
                         assert_eq!(taken, expected);
                         for m in &mut model[s as usize..e as usize] {
-                            *m = Entry::Empty;
+                            *m = (Entry::Empty, false);
+                        }
+                    }
+                    3 => {
+                        // A prefix from `s` to the end of its interval at most.
+                        if let Some(iv) = l.interval(s) {
+                            let end = e.min(iv.end);
+                            l.set_awaiting(s, end);
+                            for i in s..iv.end {
+                                model[i as usize].1 = i < end;
+                            }
                         }
                     }
                     _ => {
-                        let first = (s..e).find(|&i| !model[i as usize].is_empty());
+                        let first = (s..e).find(|&i| !model[i as usize].0.is_empty());
                         assert_eq!(l.next_populated(s, e), first);
                         let gaps = l.gaps(s, e);
-                        let empty: Vec<u64> = (s..e).filter(|&i| model[i as usize].is_empty()).collect();
+                        let empty: Vec<u64> = (s..e).filter(|&i| model[i as usize].0.is_empty()).collect();
                         assert_eq!(gaps.iter().flat_map(|&(a, b)| a..b).collect::<Vec<_>>(), empty);
                     }
                 }
                 l.check_intervals();
                 for i in 0..N {
-                    assert_eq!(l.get(i), model[i as usize], "index {i}");
+                    let awaiting = l.interval(i).is_some_and(|iv| i < iv.awaiting_end);
+                    assert_eq!((l.get(i), awaiting), model[i as usize], "index {i}");
                 }
-                assert_eq!(l.page_count(), model.iter().filter(|m| m.frame().is_some()).count() as u64);
+                assert_eq!(l.page_count(), model.iter().filter(|m| m.0.frame().is_some()).count() as u64);
             }
         }
     }
