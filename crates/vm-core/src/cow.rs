@@ -229,6 +229,11 @@ impl CowTree {
         &self.node(leaf).pages
     }
 
+    /// `leaf`'s own page list, to change its zero ranges.
+    pub fn pages_mut(&mut self, leaf: NodeId) -> &mut PageList {
+        &mut self.node_mut(leaf).pages
+    }
+
     /// Removes everything parentless `leaf` records in `[start, end)`
     /// (page-aligned bytes) and hands the pages over to the caller: an
     /// auxiliary VMO's pages on their way into a pager VMO (digest §2.4).
@@ -689,9 +694,11 @@ impl CowTree {
         self.decommit(leaf, 0, size, frames);
     }
 
-    /// Makes `[start, end)` (page-aligned bytes) of paged root `root` a zero
-    /// interval with `state`, freeing the pages there. Returns the page
-    /// ranges that were missing before, which are supplied now.
+    /// Makes the pages and gaps of `[start, end)` (page-aligned bytes) of
+    /// paged root `root` a zero range with `state`, freeing the pages; zero
+    /// markers stay markers and existing zero ranges stay as they are
+    /// (Zircon's OpZeroWithMarkers, OpZeroTail). Returns the page ranges
+    /// that were missing before, which are supplied now.
     pub fn zero_range(
         &mut self,
         root: NodeId,
@@ -701,10 +708,31 @@ impl CowTree {
         frames: &dyn FrameAllocator,
     ) -> Vec<(u64, u64)> {
         let pages = &mut self.node_mut(root).pages;
-        let filled = pages.gaps(page(start), page(end));
-        let taken = pages.take_range(page(start), page(end));
-        pages.add_zero(page(start), page(end), state);
-        release(frames, taken);
+        let (first, last) = (page(start), page(end));
+        let filled = pages.gaps(first, last);
+        // The runs to zero: everything but markers and zero ranges.
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut pos = first;
+        for item in pages.items(first, last) {
+            let (s, e, keep) = match item {
+                Item::One(index, entry) => (index, index + 1, entry == Entry::Marker),
+                Item::Zero(iv) => (iv.start, iv.end, true),
+            };
+            if keep {
+                if pos < s {
+                    runs.push((pos, s));
+                }
+                pos = e;
+            }
+        }
+        if pos < last {
+            runs.push((pos, last));
+        }
+        for (s, e) in runs {
+            let taken = pages.take_range(s, e);
+            pages.add_zero(s, e, state);
+            release(frames, taken);
+        }
         filled
     }
 

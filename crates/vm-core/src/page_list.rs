@@ -333,17 +333,13 @@ impl PageList {
         }
     }
 
-    /// Gives the zero interval covering `start` an AwaitingClean prefix
-    /// ending at `awaiting_end`; when `start` is inside the interval, it is
-    /// first split there, so the prefix is the piece's own (digest §3.2).
+    /// Gives the zero interval starting at `start` an AwaitingClean prefix
+    /// ending at `awaiting_end` (digest §3.2).
     pub fn set_awaiting(&mut self, start: u64, awaiting_end: u64) {
         let iv = self.interval(start).expect("a zero interval to mark");
-        debug_assert!(start < awaiting_end && awaiting_end <= iv.end);
+        debug_assert!(iv.start == start && start <= awaiting_end && awaiting_end <= iv.end);
         self.clear_interval(iv);
-        if iv.start < start {
-            self.write_interval(iv.clip(iv.start, start));
-        }
-        self.write_interval(Interval { awaiting_end, ..iv.clip(start, iv.end) });
+        self.write_interval(Interval { awaiting_end, ..iv });
     }
 
     /// What page `index` holds. O(log n).
@@ -379,10 +375,12 @@ impl PageList {
     }
 
     /// Makes `[start, end)` a zero interval with `state`, merged with
-    /// adjacent intervals of the same state (the one after only if it has no
-    /// AwaitingClean prefix: a prefix must stay its interval's own). Markers
-    /// and intervals in the range are absorbed, their prefixes with them; the
-    /// range may hold no pages (their frames would be lost).
+    /// adjacent intervals of the same state: the one before keeps its
+    /// AwaitingClean prefix, the one after loses its own, which is no longer
+    /// a prefix (Zircon's OpZeroWriteback; the pages stay dirty, which is
+    /// safe). Markers and intervals in the range are absorbed, their
+    /// prefixes with them; the range may hold no pages (their frames would
+    /// be lost).
     pub fn add_zero(&mut self, start: u64, end: u64, state: DirtyState) {
         if start >= end {
             return;
@@ -398,7 +396,7 @@ impl PageList {
             }
         }
         if let Some(right) = self.interval(end) {
-            if right.state == state && !right.has_awaiting() {
+            if right.state == state {
                 self.clear_interval(right);
                 merged.end = right.end;
             }
@@ -546,7 +544,7 @@ impl PageList {
                 Some(s) => {
                     count += 1;
                     if let Some((end, state)) = last_end {
-                        let mergeable = end == index && state == slot.state() && slot.awaiting() == 0;
+                        let mergeable = end == index && state == slot.state();
                         assert!(!mergeable, "intervals touching at {index} were not merged");
                     }
                     if s == Sentinel::Start {
@@ -727,24 +725,22 @@ mod tests {
         assert_eq!(l.replace(6, page(6)), ZD);
         assert_eq!(l.interval(5).unwrap().awaiting_end, 6);
         assert_eq!(l.interval(7), Some(Interval::new(7, 10, d)));
-        // Marking from inside an interval splits it there.
-        l.set_awaiting(8, 10);
-        assert_eq!(l.interval(7), Some(Interval::new(7, 8, d)));
-        assert_eq!(l.interval(9), Some(Interval { start: 8, end: 10, state: d, awaiting_end: 10 }));
+        l.set_awaiting(7, 10);
         l.check_intervals();
-        // A zero range added after a prefixed interval merges into it; one
-        // before it does not take the prefix on.
+        // A zero range added after a prefixed interval merges into it and
+        // keeps its prefix; one added before it takes the prefix away.
         l.add_zero(10, 12, d);
-        assert_eq!(l.interval(11), Some(Interval { start: 8, end: 12, state: d, awaiting_end: 10 }));
+        assert_eq!(l.interval(11), Some(Interval { start: 7, end: 12, state: d, awaiting_end: 10 }));
         assert_eq!(l.remove(6), page(6));
         l.add_zero(6, 7, d);
-        assert_eq!(l.interval(6), Some(Interval { start: 5, end: 8, state: d, awaiting_end: 6 }));
-        assert_eq!(l.interval(8).unwrap().start, 8, "the prefixed interval stays its own");
+        assert_eq!(l.interval(6), Some(Interval { start: 5, end: 12, state: d, awaiting_end: 6 }));
         l.check_intervals();
         // Trimming keeps what is left of a prefix.
-        assert!(l.take_range(8, 9).is_empty());
-        assert_eq!(l.interval(9), Some(Interval { start: 9, end: 12, state: d, awaiting_end: 10 }));
-        assert_eq!(l.items(4, 13).len(), 2);
+        assert!(l.take_range(5, 6).is_empty());
+        assert_eq!(l.interval(6), Some(Interval::new(6, 12, d)));
+        l.set_awaiting(6, 9);
+        assert!(l.take_range(6, 7).is_empty());
+        assert_eq!(l.interval(7), Some(Interval { start: 7, end: 12, state: d, awaiting_end: 9 }));
         l.check_intervals();
     }
 
@@ -790,6 +786,10 @@ mod tests {
                         for m in &mut model[s as usize..e as usize] {
                             *m = (Entry::Zero { state }, false);
                         }
+                        // The interval after loses its prefix when merged.
+                        for m in model[e as usize..].iter_mut().take_while(|m| m.0 == Entry::Zero { state }) {
+                            m.1 = false;
+                        }
                     }
                     2 => {
                         let taken = l.take_range(s, e);
@@ -803,11 +803,11 @@ mod tests {
                         }
                     }
                     3 => {
-                        // A prefix from `s` to the end of its interval at most.
+                        // A prefix of the interval covering `s`.
                         if let Some(iv) = l.interval(s) {
-                            let end = e.min(iv.end);
-                            l.set_awaiting(s, end);
-                            for i in s..iv.end {
+                            let end = e.clamp(iv.start, iv.end);
+                            l.set_awaiting(iv.start, end);
+                            for i in iv.start..iv.end {
                                 model[i as usize].1 = i < end;
                             }
                         }

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use crate::context::VmContext;
 use crate::page_source::PagerPort;
-use crate::vmo::{next_koid, PagedFamily, Vmo, VmoOptions};
+use crate::vmo::{next_koid, DirtyRange, PagedFamily, Vmo, VmoOptions, Writeback};
 use crate::{Status, PAGE_SIZE};
 
 /// The statuses `ZX_PAGER_OP_FAIL` may give (digest §2.5).
@@ -102,11 +102,58 @@ impl Pager {
     /// status outside [`FAIL_STATUSES`]; then OUT_OF_RANGE beyond the VMO
     /// and BAD_STATE once detached. Failing a range nobody waits on is OK.
     pub fn fail_pages(&self, vmo: &Vmo, offset: u64, len: u64, status: Status) -> Result<(), Status> {
-        self.check_owns(vmo)?;
-        if !page_aligned(offset) || !page_aligned(len) || !FAIL_STATUSES.contains(&status) {
+        self.check_op(vmo, offset, len)?;
+        if !FAIL_STATUSES.contains(&status) {
             return Err(Status::InvalidArgs);
         }
         vmo.fail_pages(offset, len, status)
+    }
+}
+
+impl Pager {
+    /// INVALID_ARGS unless `vmo` is this pager's and `offset` and `len` are
+    /// page-aligned: the checks every pager op starts with.
+    fn check_op(&self, vmo: &Vmo, offset: u64, len: u64) -> Result<(), Status> {
+        self.check_owns(vmo)?;
+        if !page_aligned(offset) || !page_aligned(len) {
+            return Err(Status::InvalidArgs);
+        }
+        Ok(())
+    }
+
+    /// `ZX_PAGER_OP_DIRTY` (digest §2.5): after [`Pager::check_op`]'s
+    /// checks, the VMO's (see `Vmo`'s `dirty_pages`).
+    pub fn dirty_pages(&self, vmo: &Vmo, offset: u64, len: u64) -> Result<(), Status> {
+        self.check_op(vmo, offset, len)?;
+        vmo.dirty_pages(offset, len)
+    }
+
+    /// `ZX_PAGER_OP_WRITEBACK_BEGIN` (digest §2.5, §3.2).
+    pub fn writeback_begin(&self, vmo: &Vmo, offset: u64, len: u64, what: Writeback) -> Result<(), Status> {
+        self.check_op(vmo, offset, len)?;
+        vmo.writeback_begin(offset, len, what)
+    }
+
+    /// `ZX_PAGER_OP_WRITEBACK_END` (digest §2.5, §3.2).
+    pub fn writeback_end(&self, vmo: &Vmo, offset: u64, len: u64) -> Result<(), Status> {
+        self.check_op(vmo, offset, len)?;
+        vmo.writeback_end(offset, len)
+    }
+
+    /// `zx_pager_query_dirty_ranges` (digest §2.6): INVALID_ARGS for a VMO
+    /// this pager did not create (clones and slices included); offset and
+    /// length are rounded out to pages; OUT_OF_RANGE beyond the size.
+    pub fn query_dirty_ranges(&self, vmo: &Vmo, offset: u64, len: u64) -> Result<Vec<DirtyRange>, Status> {
+        self.check_owns(vmo)?;
+        vmo.dirty_ranges(offset, len)
+    }
+
+    /// `zx_pager_query_vmo_stats` (digest §2.7): whether the VMO was
+    /// modified since the last reset, resetting it if `reset`; INVALID_ARGS
+    /// for a VMO this pager did not create.
+    pub fn query_vmo_stats(&self, vmo: &Vmo, reset: bool) -> Result<bool, Status> {
+        self.check_owns(vmo)?;
+        Ok(vmo.modified(reset))
     }
 }
 

@@ -33,6 +33,7 @@ mod discard;
 mod family;
 mod notices;
 mod paged;
+mod writeback;
 
 use alloc::sync::{Arc, Weak};
 use alloc::vec;
@@ -47,9 +48,10 @@ use crate::platform::{FrameAllocator, PhysAddr};
 use crate::slab::Slab;
 use crate::{Status, PAGE_SIZE};
 use discard::Discard;
-use family::{Family, View, Window};
+use family::{Family, Need, View, Window};
 use notices::{NoticeKind, Notices, Runs};
 pub(crate) use paged::PagedFamily;
+pub use writeback::{DirtyRange, Writeback};
 
 /// The largest VMO size: `round_down(u64::MAX, P)`.
 pub const MAX_SIZE: u64 = u64::MAX - (PAGE_SIZE - 1);
@@ -413,11 +415,11 @@ impl Vmo {
         let mut reach = 0;
         let mut needed = 0;
         for (page, _, n) in pieces(pos, data.len()) {
-            match fam.cow.lookup(leaf, page) {
-                Content::Missing { .. } if reach == 0 => return Err(fam.wait_for_page(leaf, page, end)),
-                Content::Missing { .. } => break,
-                Content::Own(..) => {}
-                Content::Shared(_) | Content::Zero => needed += 1,
+            match fam.write_need(leaf, page) {
+                Need::Ready => {}
+                Need::Frame => needed += 1,
+                need if reach == 0 => return Err(fam.wait_to_write(need, leaf, page, end)),
+                _ => break,
             }
             reach += n;
         }
@@ -431,6 +433,7 @@ impl Vmo {
             done += n;
         }
         fam.notify_runs(leaf, &forked, notices);
+        fam.note_modified(leaf);
         Ok(reach)
     }
 
@@ -470,6 +473,7 @@ impl Vmo {
                 return Err(Status::Unavailable);
             }
             fam.cow.resize(leaf, size, notices.frames());
+            fam.note_modified(leaf);
             if size < old {
                 if let Some(source) = fam.source.as_mut().filter(|_| fam.cow.is_paged(leaf)) {
                     source.truncate(size / PAGE_SIZE, fam.cow.pages(leaf));
@@ -500,10 +504,14 @@ impl Vmo {
             let from = next.unwrap_or(start).max(start);
             let missing = fam.source.as_ref().and_then(|_| fam.cow.first_missing(leaf, from, end));
             let stop = missing.unwrap_or(end).max(from);
+            // A dirty zero range committed under TRAP_DIRTY becomes Dirty
+            // pages, which the pager approves first (digest §3.2).
+            let stop = fam.first_zero_needing_approval(leaf, from, stop).unwrap_or(stop);
             Self::commit_pages(fam, notices, leaf, from, stop)?;
             next = Some(stop);
             if stop < end {
-                return Err(fam.wait_for_page(leaf, stop, end));
+                let need = fam.write_need(leaf, stop);
+                return Err(fam.wait_to_write(need, leaf, stop, end));
             }
             Ok(())
         })
@@ -578,24 +586,26 @@ impl Vmo {
             if !end.is_multiple_of(PAGE_SIZE) && round_down(end) >= whole_start {
                 partial.push((round_down(end), round_down(end), end));
             }
+            // A partial page that reads zero already needs nothing.
+            partial.retain(|&(p, _, _)| fam.cow.lookup(leaf, p) != Content::Zero);
             let mut needed = 0;
             for &(p, _, _) in &partial {
-                match fam.cow.lookup(leaf, p) {
-                    Content::Missing { .. } => return Err(fam.wait_for_page(leaf, p, p + PAGE_SIZE)),
-                    Content::Shared(_) => needed += 1,
-                    Content::Own(..) | Content::Zero => {}
+                match fam.write_need(leaf, p) {
+                    Need::Ready => {}
+                    Need::Frame => needed += 1,
+                    need => return Err(fam.wait_to_write(need, leaf, p, p + PAGE_SIZE)),
                 }
             }
             let frames = notices.frames();
             let mut reserve = Reserve::new(frames, needed)?;
             let mut forked = Runs::default();
             for (p, s, e) in partial {
-                if fam.cow.lookup(leaf, p) != Content::Zero {
-                    let frame = Self::own_for_write(fam, leaf, p, &mut reserve, &mut forked);
-                    frames.zero(frame, (s - p) as usize, (e - s) as usize);
-                }
+                let frame = Self::own_for_write(fam, leaf, p, &mut reserve, &mut forked);
+                frames.zero(frame, (s - p) as usize, (e - s) as usize);
             }
+            fam.note_modified(leaf);
             if whole_start < whole_end {
+                fam.note_modified(leaf);
                 if fam.cow.is_paged(leaf) {
                     let filled =
                         fam.cow.zero_range(leaf, whole_start, whole_end, DirtyState::Dirty, notices.frames());
@@ -767,10 +777,10 @@ impl Vmo {
     }
 
     /// Whether a page `leaf` sees as `content` may be mapped writable: it is
-    /// its own and, on a paged root, already Dirty (a Clean page's first
-    /// write must fault so it is marked, digest §3.1).
+    /// its own and, on a paged root, already Dirty (the first write to a
+    /// Clean or AwaitingClean page must fault so it is marked, digest §3.1).
     fn writable(content: Content) -> bool {
-        matches!(content, Content::Own(_, state) if state != DirtyState::Clean)
+        matches!(content, Content::Own(_, DirtyState::Dirty | DirtyState::Untracked))
     }
 
     /// The committed pages a read fault in `[offset, offset + len)` would
@@ -818,16 +828,21 @@ impl Vmo {
             let page = round_down(base + offset);
             let content = fam.cow.lookup(leaf, page);
             match (content, write) {
-                (Content::Missing { .. }, _) => Err(fam.wait_for_page(leaf, page, page + PAGE_SIZE)),
+                (Content::Missing { .. }, false) => Err(fam.wait_for_page(leaf, page, page + PAGE_SIZE)),
                 (Content::Own(frame, _), false) => Ok(FaultPage { frame, writable: Self::writable(content) }),
                 (Content::Shared(frame), false) => Ok(FaultPage { frame, writable: false }),
                 (Content::Zero, false) => Ok(FaultPage { frame: self.ctx.zero_frame(), writable: false }),
                 (_, true) => {
-                    let needed = u64::from(!matches!(content, Content::Own(..)));
+                    let needed = match fam.write_need(leaf, page) {
+                        Need::Ready => 0,
+                        Need::Frame => 1,
+                        need => return Err(fam.wait_to_write(need, leaf, page, page + PAGE_SIZE)),
+                    };
                     let mut reserve = Reserve::new(notices.frames(), needed)?;
                     let mut forked = Runs::default();
                     let frame = Self::own_for_write(fam, leaf, page, &mut reserve, &mut forked);
                     fam.notify_runs(leaf, &forked, notices);
+                    fam.note_modified(leaf);
                     Ok(FaultPage { frame, writable: true })
                 }
             }

@@ -33,6 +33,50 @@ pub const ZX_PAGER_OP_DIRTY: u32 = 2;
 pub const ZX_PAGER_OP_WRITEBACK_BEGIN: u32 = 3;
 pub const ZX_PAGER_OP_WRITEBACK_END: u32 = 4;
 
+/// `ZX_VMO_DIRTY_RANGE_IS_ZERO`: a dirty range of zeros
+/// (`zx_vmo_dirty_range_t.options`), and WRITEBACK_BEGIN's `data` to write
+/// back only such ranges.
+pub const ZX_VMO_DIRTY_RANGE_IS_ZERO: u64 = 1;
+/// `ZX_PAGER_VMO_STATS_MODIFIED` (`zx_pager_vmo_stats_t.modified`).
+pub const ZX_PAGER_VMO_STATS_MODIFIED: u32 = 1;
+/// `ZX_PAGER_RESET_VMO_STATS`: `pager_query_vmo_stats` resets the stats.
+pub const ZX_PAGER_RESET_VMO_STATS: u32 = 1;
+
+/// `zx_vmo_dirty_range_t`: one entry of `pager_query_dirty_ranges`' buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmoDirtyRange {
+    pub offset: u64,
+    pub length: u64,
+    /// [`ZX_VMO_DIRTY_RANGE_IS_ZERO`] or 0.
+    pub options: u64,
+}
+
+impl VmoDirtyRange {
+    /// `sizeof(zx_vmo_dirty_range_t)`.
+    pub const SIZE: usize = 24;
+
+    /// The C layout: three native-endian `u64`s in field order.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        for (chunk, field) in out.chunks_exact_mut(8).zip([self.offset, self.length, self.options]) {
+            chunk.copy_from_slice(&field.to_ne_bytes());
+        }
+        out
+    }
+
+    /// The entries a query wrote to `buffer` (its first `count`).
+    pub fn from_bytes(buffer: &[u8], count: usize) -> alloc::vec::Vec<VmoDirtyRange> {
+        buffer
+            .chunks_exact(Self::SIZE)
+            .take(count)
+            .map(|c| {
+                let word = |i: usize| u64::from_ne_bytes(c[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+                VmoDirtyRange { offset: word(0), length: word(1), options: word(2) }
+            })
+            .collect()
+    }
+}
+
 /// `zx_vmo_lock_state_t`: what `ZX_VMO_OP_LOCK` writes to its buffer
 /// (digest §2.11): the locked range, and the range that was discarded
 /// before the lock (size 0 if nothing was).

@@ -7,7 +7,8 @@ use alloc::vec::Vec;
 use super::discard::Discard;
 use super::notices::{NoticeKind, Notices, Runs};
 use super::{Stop, VmoMapping};
-use crate::cow::{CowTree, NodeId};
+use crate::cow::{Content, CowTree, NodeId};
+use crate::page_list::{DirtyState, Entry};
 use crate::page_source::PageSource;
 use crate::slab::Slab;
 use crate::PAGE_SIZE;
@@ -23,6 +24,19 @@ pub(super) struct View {
     /// `None`: the whole leaf, following its size. `Some`: a slice.
     pub(super) window: Option<Window>,
     pub(super) mappings: Vec<Weak<dyn VmoMapping>>,
+}
+
+/// What writing a page of a view's node takes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Need {
+    /// Nothing: the node owns it, writable.
+    Ready,
+    /// A frame: a fork, or a fresh page for a zero one.
+    Frame,
+    /// Its content, from the pager (READ).
+    Read,
+    /// The pager's approval of the first write (TRAP_DIRTY, DIRTY).
+    Approval,
 }
 
 pub(super) struct Family {
@@ -85,6 +99,72 @@ impl Family {
                 if s < e {
                     self.notify(leaf, s, e, kind, out);
                 }
+            }
+        }
+    }
+
+    /// Whether writing `leaf`'s page at `offset` needs the pager's approval:
+    /// on the paged root of a TRAP_DIRTY VMO, every page that is not Dirty
+    /// already (Clean and AwaitingClean pages, markers, zero ranges; digest
+    /// §3.1).
+    fn needs_approval(&self, leaf: NodeId, offset: u64) -> bool {
+        self.cow.is_paged(leaf)
+            && self.source.as_ref().is_some_and(PageSource::traps_dirty)
+            && !matches!(
+                self.cow.entry(leaf, offset),
+                Entry::Empty | Entry::Page { state: DirtyState::Dirty, .. }
+            )
+    }
+
+    /// What a write of `leaf`'s page at page-aligned `offset` needs first.
+    pub(super) fn write_need(&self, leaf: NodeId, offset: u64) -> Need {
+        match self.cow.lookup(leaf, offset) {
+            Content::Missing { .. } => Need::Read,
+            _ if self.needs_approval(leaf, offset) => Need::Approval,
+            Content::Own(..) => Need::Ready,
+            Content::Shared(_) | Content::Zero => Need::Frame,
+        }
+    }
+
+    /// The first page of a zero range in `[start, end)` of `leaf` that a
+    /// COMMIT must have approved (markers commit as Clean pages, so they
+    /// need none).
+    pub(super) fn first_zero_needing_approval(&self, leaf: NodeId, start: u64, end: u64) -> Option<u64> {
+        if !self.cow.is_paged(leaf) || !self.source.as_ref().is_some_and(PageSource::traps_dirty) {
+            return None;
+        }
+        self.cow.pages(leaf).items(start / PAGE_SIZE, end.div_ceil(PAGE_SIZE)).into_iter().find_map(|item| {
+            match item {
+                crate::page_list::Item::Zero(iv) => Some(iv.start * PAGE_SIZE),
+                crate::page_list::Item::One(..) => None,
+            }
+        })
+    }
+
+    /// The wait a write needs before it can go on at `leaf`'s page `offset`
+    /// (`need` is [`Need::Read`] or [`Need::Approval`]), for the run up to
+    /// `end` that needs the same.
+    pub(super) fn wait_to_write(&mut self, need: Need, leaf: NodeId, offset: u64, end: u64) -> Stop {
+        if need == Need::Read {
+            return self.wait_for_page(leaf, offset, end);
+        }
+        let mut run_end = offset + PAGE_SIZE;
+        while run_end < end && self.needs_approval(leaf, run_end) {
+            run_end += PAGE_SIZE;
+        }
+        let source = self.source.as_mut().expect("only pager families need approval");
+        match source.wait_for_dirty(offset / PAGE_SIZE, run_end / PAGE_SIZE) {
+            Ok(ticket) => Stop::Wait(ticket),
+            Err(status) => Stop::Fail(status),
+        }
+    }
+
+    /// Notes that a write, a zero or a resize changed `leaf`, when it is a
+    /// paged root (digest §2.7: clones do not count).
+    pub(super) fn note_modified(&mut self, leaf: NodeId) {
+        if self.cow.is_paged(leaf) {
+            if let Some(source) = self.source.as_mut() {
+                source.set_modified();
             }
         }
     }

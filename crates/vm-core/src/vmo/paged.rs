@@ -56,7 +56,7 @@ impl Vmo {
         key: u64,
         pager: u64,
     ) -> Result<(Arc<Vmo>, PagedFamily), Status> {
-        let source = PageSource::new(port, key, pager);
+        let source = PageSource::new(port, key, pager, options.contains(VmoOptions::TRAP_DIRTY));
         let vmo = Self::new_root(ctx, size, options, Some(source))?;
         let family = PagedFamily { family: Arc::downgrade(&vmo.family), ctx: ctx.clone() };
         Ok((vmo, family))

@@ -5,7 +5,7 @@
 use alloc::sync::Arc;
 
 use vm_core::pager::Pager;
-use vm_core::vmo::{Vmo, VmoOptions, MAX_SIZE};
+use vm_core::vmo::{Vmo, VmoOptions, Writeback, MAX_SIZE};
 
 use crate::handle::Handle;
 use crate::object::KernelObject;
@@ -98,9 +98,10 @@ impl Zx {
     /// `ZX_PAGER_OP_FAIL` takes in `data` a `zx_status_t` sign-extended to
     /// 64 bits, one of IO, IO_DATA_INTEGRITY, BAD_STATE, NO_SPACE and
     /// BUFFER_TOO_SMALL (else INVALID_ARGS); the rest is
-    /// [`Pager::fail_pages`]'s. DIRTY, WRITEBACK_BEGIN and WRITEBACK_END
-    /// need the dirty-state machine, which vm-core does not have yet:
-    /// NOT_SUPPORTED, as is any other op.
+    /// [`Pager::fail_pages`]'s. `ZX_PAGER_OP_DIRTY` and
+    /// `ZX_PAGER_OP_WRITEBACK_END` take `data` 0, `ZX_PAGER_OP_WRITEBACK_BEGIN`
+    /// 0 or [`ZX_VMO_DIRTY_RANGE_IS_ZERO`] (else INVALID_ARGS). Any other op
+    /// is NOT_SUPPORTED.
     pub fn pager_op_range(
         &self,
         pager: Handle,
@@ -111,14 +112,83 @@ impl Zx {
         data: u64,
     ) -> Result<(), Status> {
         let (pager, vmo) = self.pager_and_vmo(pager, pager_vmo)?;
+        let no_data = |data: u64| if data == 0 { Ok(()) } else { Err(Status::InvalidArgs) };
         match op {
             ZX_PAGER_OP_FAIL => {
                 let status =
                     i32::try_from(data as i64).ok().and_then(Status::from_raw).ok_or(Status::InvalidArgs)?;
                 pager.fail_pages(&vmo, offset, length, status)
             }
+            ZX_PAGER_OP_DIRTY => {
+                no_data(data)?;
+                pager.dirty_pages(&vmo, offset, length)
+            }
+            ZX_PAGER_OP_WRITEBACK_BEGIN => {
+                let what = match data {
+                    0 => Writeback::All,
+                    ZX_VMO_DIRTY_RANGE_IS_ZERO => Writeback::ZeroRanges,
+                    _ => return Err(Status::InvalidArgs),
+                };
+                pager.writeback_begin(&vmo, offset, length, what)
+            }
+            ZX_PAGER_OP_WRITEBACK_END => {
+                no_data(data)?;
+                pager.writeback_end(&vmo, offset, length)
+            }
             _ => Err(Status::NotSupported),
         }
+    }
+
+    /// `zx_pager_query_dirty_ranges` (digest §2.6): the pager handle needs
+    /// [`Rights::MANAGE_VMO`], the VMO handle [`Rights::READ`]; INVALID_ARGS
+    /// for a VMO the pager did not create (clones and slices included);
+    /// `offset` and `length` are rounded out to pages (OUT_OF_RANGE beyond
+    /// the size). Writes as many [`VmoDirtyRange`]s as fit whole in `buffer`
+    /// and returns `(actual, avail)`: how many it wrote, and how many there
+    /// are.
+    pub fn pager_query_dirty_ranges(
+        &self,
+        pager: Handle,
+        pager_vmo: Handle,
+        offset: u64,
+        length: u64,
+        buffer: &mut [u8],
+    ) -> Result<(usize, usize), Status> {
+        let (pager, vmo) = self.pager_and_vmo_with(pager, pager_vmo, Rights::READ)?;
+        let ranges = pager.query_dirty_ranges(&vmo, offset, length)?;
+        let mut actual = 0;
+        for (slot, range) in buffer.chunks_exact_mut(VmoDirtyRange::SIZE).zip(&ranges) {
+            let options = if range.zero { ZX_VMO_DIRTY_RANGE_IS_ZERO } else { 0 };
+            let entry = VmoDirtyRange { offset: range.offset, length: range.length, options };
+            slot.copy_from_slice(&entry.to_bytes());
+            actual += 1;
+        }
+        Ok((actual, ranges.len()))
+    }
+
+    /// `zx_pager_query_vmo_stats` (digest §2.7): rights and ownership as for
+    /// [`Zx::pager_query_dirty_ranges`]; BUFFER_TOO_SMALL for a buffer
+    /// shorter than `zx_pager_vmo_stats_t` (4 bytes), then INVALID_ARGS for
+    /// options other than 0 and [`ZX_PAGER_RESET_VMO_STATS`]. Writes
+    /// `modified` ([`ZX_PAGER_VMO_STATS_MODIFIED`] or 0) to the buffer.
+    pub fn pager_query_vmo_stats(
+        &self,
+        pager: Handle,
+        pager_vmo: Handle,
+        options: u32,
+        buffer: &mut [u8],
+    ) -> Result<(), Status> {
+        let (pager, vmo) = self.pager_and_vmo_with(pager, pager_vmo, Rights::READ)?;
+        let out: &mut [u8; 4] =
+            buffer.get_mut(..4).ok_or(Status::BufferTooSmall)?.try_into().expect("4 bytes");
+        let reset = match options {
+            0 => false,
+            ZX_PAGER_RESET_VMO_STATS => true,
+            _ => return Err(Status::InvalidArgs),
+        };
+        let modified = if pager.query_vmo_stats(&vmo, reset)? { ZX_PAGER_VMO_STATS_MODIFIED } else { 0 };
+        *out = modified.to_ne_bytes();
+        Ok(())
     }
 
     /// The checks every call that names a pager and one of its VMOs starts
@@ -126,8 +196,18 @@ impl Zx {
     /// with [`Rights::WRITE`], then INVALID_ARGS unless the pager created
     /// the VMO.
     fn pager_and_vmo(&self, pager: Handle, vmo: Handle) -> Result<(Arc<Pager>, Arc<Vmo>), Status> {
+        self.pager_and_vmo_with(pager, vmo, Rights::WRITE)
+    }
+
+    /// [`Zx::pager_and_vmo`] with `vmo_rights` required of the VMO handle.
+    fn pager_and_vmo_with(
+        &self,
+        pager: Handle,
+        vmo: Handle,
+        vmo_rights: Rights,
+    ) -> Result<(Arc<Pager>, Arc<Vmo>), Status> {
         let pager = self.pager(pager, Rights::MANAGE_VMO)?;
-        let (vmo, _) = self.vmo(vmo, Rights::WRITE)?;
+        let (vmo, _) = self.vmo(vmo, vmo_rights)?;
         if !vmo.is_paged_by(&pager) {
             return Err(Status::InvalidArgs);
         }
