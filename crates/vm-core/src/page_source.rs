@@ -147,6 +147,10 @@ struct Request {
     waiters: Vec<Waiting>,
 }
 
+/// Counts the pages of `[start, end)` a request still has to resolve, given
+/// its failed ranges.
+type Remaining<'a> = &'a dyn Fn(u64, u64, &[(u64, u64)]) -> u64;
+
 /// The outstanding requests of one command, by front.
 struct Requests {
     command: PagerCommand,
@@ -263,14 +267,7 @@ impl Requests {
 
     /// ZX_PAGER_OP_FAIL of `[start, end)` (see the module docs);
     /// `remaining` counts what is still to resolve in a range.
-    fn fail(
-        &mut self,
-        start: u64,
-        end: u64,
-        status: Status,
-        remaining: &dyn Fn(u64, u64, &[(u64, u64)]) -> u64,
-        fx: &mut Effects,
-    ) {
+    fn fail(&mut self, start: u64, end: u64, status: Status, remaining: Remaining, fx: &mut Effects) {
         for key in self.overlapping(start, end) {
             let mut request = self.map.remove(&key).expect("an overlapping request");
             if (start..end).contains(&key) {
@@ -295,7 +292,7 @@ impl Requests {
     }
 
     /// The VMO shrank to `size` pages (see [`PageSource::truncate`]).
-    fn truncate(&mut self, size: u64, remaining: &dyn Fn(u64, u64, &[(u64, u64)]) -> u64, fx: &mut Effects) {
+    fn truncate(&mut self, size: u64, remaining: Remaining, fx: &mut Effects) {
         for key in self.overlapping(size, u64::MAX) {
             let mut request = self.map.remove(&key).expect("an overlapping request");
             let (beyond, within): (Vec<Waiting>, Vec<Waiting>) =
