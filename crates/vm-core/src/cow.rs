@@ -736,25 +736,24 @@ impl CowTree {
         filled
     }
 
-    /// Frees the Clean pages and zero markers of paged root `root` (a
-    /// detach, digest §2.3); returns the page-aligned byte ranges freed.
-    pub fn decommit_clean(&mut self, root: NodeId, frames: &dyn FrameAllocator) -> Vec<(u64, u64)> {
-        let pages = &mut self.node_mut(root).pages;
-        let clean: Vec<u64> = pages
-            .pages(0, u64::MAX)
-            .filter(|(_, e)| matches!(e, Entry::Marker | Entry::Page { state: DirtyState::Clean, .. }))
-            .map(|(i, _)| i)
-            .collect();
-        let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for index in clean {
-            let taken = pages.remove(index);
-            release(frames, vec![(index, taken)]);
-            match ranges.last_mut() {
-                Some((_, end)) if *end == index * PAGE_SIZE => *end += PAGE_SIZE,
-                _ => ranges.push((index * PAGE_SIZE, (index + 1) * PAGE_SIZE)),
+    /// The runs (page-aligned bytes) of Clean pages, and with `markers` of
+    /// zero markers too, that paged root `root` holds in `[start, end)`.
+    pub fn clean_runs(&self, root: NodeId, start: u64, end: u64, markers: bool) -> Vec<(u64, u64)> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for (index, entry) in self.node(root).pages.pages(page(start), end.div_ceil(PAGE_SIZE)) {
+            let clean = match entry {
+                Entry::Page { state: DirtyState::Clean, .. } => true,
+                Entry::Marker => markers,
+                _ => false,
+            };
+            if clean {
+                match runs.last_mut() {
+                    Some((_, e)) if *e == index * PAGE_SIZE => *e += PAGE_SIZE,
+                    _ => runs.push((index * PAGE_SIZE, (index + 1) * PAGE_SIZE)),
+                }
             }
         }
-        ranges
+        runs
     }
 
     /// Where `ancestor`'s offset 0 lies for `leaf`, and up to which of

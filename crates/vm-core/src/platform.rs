@@ -77,6 +77,15 @@ bitflags::bitflags! {
 /// unless [`Translation::can_map_execute_only`], no EXECUTE without READ. A
 /// call outside that contract is a bug in vm-core, which an implementation
 /// may report by panicking.
+///
+/// A writable translation records whether it was written through (the
+/// *dirty state*: kept by FEAT_HAFDBS hardware, or by the platform on the
+/// permission fault of the first write to a writable-clean entry), so a
+/// page may be mapped writable and still be known clean until written.
+/// Every call that takes a translation's dirty state away reports it: it
+/// calls `dirty(va)` for each such page, with the state read from the entry
+/// in the same atomic step that invalidates or write-protects it, so a
+/// store racing the call is either reported or faults.
 pub trait Translation: Send + Sync {
     /// The virtual addresses these tables translate: `(base, size)` of
     /// `[base, base + size)`, page-aligned and non-empty.
@@ -87,16 +96,20 @@ pub trait Translation: Send + Sync {
     /// Maps the page at `va` to `frame` with `flags`, replacing whatever
     /// translation `va` had.
     fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status>;
-    /// Removes every translation in `[va, va + len)`; page-aligned.
-    fn unmap(&self, va: u64, len: u64);
-    /// Sets the permissions of every present translation in `[va, va + len)`.
-    fn protect(&self, va: u64, len: u64, flags: MmuFlags);
+    /// Removes every translation in `[va, va + len)` (page-aligned),
+    /// reporting the dirty ones to `dirty`.
+    fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64));
+    /// Sets the permissions of every present translation in `[va, va + len)`,
+    /// reporting to `dirty` the dirty ones it takes WRITE from.
+    fn protect(&self, va: u64, len: u64, flags: MmuFlags, dirty: &mut dyn FnMut(u64));
     /// The frame and permissions `va`'s page translates to, if any.
     fn query(&self, va: u64) -> Option<(PhysAddr, MmuFlags)>;
     /// Whether the page at `va` was accessed since the last call; clears it.
     fn harvest_accessed(&self, va: u64) -> bool;
-    /// Whether the page at `va` was written since the last call; clears it.
-    fn harvest_dirty(&self, va: u64) -> bool;
+    /// Reports to `dirty` every translation in `[va, va + len)` written
+    /// since it was mapped or last harvested, and makes it clean again (the
+    /// next write is recorded anew). Costs O(present translations).
+    fn harvest_dirty(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64));
 }
 
 /// A deadline meaning "never": [`Waiter::wait_until_deadline`] then waits

@@ -110,13 +110,20 @@ pub struct FaultPage {
 /// A mapping of a VMO, told when translations it may hold become stale.
 /// Offsets are in the mapped VMO's own offset space. Calls are made with the
 /// VMO's family lock held (mapping state and table locks come after it in
-/// the lock order), before any frame the change released is freed.
+/// the lock order), before any frame the change released is freed. Each
+/// reports to `written` the pages whose translations had been written
+/// through ([`Translation`](crate::platform::Translation)'s dirty state)
+/// and lose that state in the call.
 pub trait VmoMapping: Send + Sync {
     /// The pages of `[offset, offset + len)` changed: drop their translations.
-    fn unmap_vmo_range(&self, offset: u64, len: u64);
-    /// The pages of `[offset, offset + len)` became shared copy-on-write:
-    /// remove write permission from their translations.
-    fn remove_write_vmo_range(&self, offset: u64, len: u64);
+    fn unmap_vmo_range(&self, offset: u64, len: u64, written: &mut dyn FnMut(u64));
+    /// The pages of `[offset, offset + len)` must take a fault on their next
+    /// write (shared copy-on-write, or being written back): remove write
+    /// permission from their translations.
+    fn remove_write_vmo_range(&self, offset: u64, len: u64, written: &mut dyn FnMut(u64));
+    /// Reports the translations of `[offset, offset + len)` written through
+    /// since the last report, and makes them clean again.
+    fn harvest_written(&self, offset: u64, len: u64, written: &mut dyn FnMut(u64));
 }
 
 /// Why a step under the family lock stopped short.
@@ -776,13 +783,6 @@ impl Vmo {
         round_up(size).ok_or(Status::OutOfRange)
     }
 
-    /// Whether a page `leaf` sees as `content` may be mapped writable: it is
-    /// its own and, on a paged root, already Dirty (the first write to a
-    /// Clean or AwaitingClean page must fault so it is marked, digest §3.1).
-    fn writable(content: Content) -> bool {
-        matches!(content, Content::Own(_, DirtyState::Dirty | DirtyState::Untracked))
-    }
-
     /// The committed pages a read fault in `[offset, offset + len)` would
     /// find, clipped to the size, committing, forking and requesting
     /// nothing: what MAP_RANGE installs (digest §2.12). Pages still shared
@@ -800,7 +800,7 @@ impl Vmo {
             .visible(leaf, start, end)
             .into_iter()
             .map(|(off, frame)| {
-                let writable = Self::writable(fam.cow.lookup(leaf, off));
+                let writable = fam.maps_writable(leaf, fam.cow.lookup(leaf, off));
                 (off - base, FaultPage { frame, writable })
             })
             .collect()
@@ -829,7 +829,7 @@ impl Vmo {
             let content = fam.cow.lookup(leaf, page);
             match (content, write) {
                 (Content::Missing { .. }, false) => Err(fam.wait_for_page(leaf, page, page + PAGE_SIZE)),
-                (Content::Own(frame, _), false) => Ok(FaultPage { frame, writable: Self::writable(content) }),
+                (Content::Own(frame, _), false) => Ok(FaultPage { frame, writable: fam.maps_writable(leaf, content) }),
                 (Content::Shared(frame), false) => Ok(FaultPage { frame, writable: false }),
                 (Content::Zero, false) => Ok(FaultPage { frame: self.ctx.zero_frame(), writable: false }),
                 (_, true) => {
@@ -847,6 +847,19 @@ impl Vmo {
                 }
             }
         })
+    }
+
+    /// Pages at `offsets` (of this VMO) were written through a mapping whose
+    /// translations of them are going away (an unmap or a protect): on a
+    /// pager VMO they become Dirty, so the writes are not lost to the pager.
+    pub(crate) fn note_written(&self, offsets: &[u64]) {
+        if offsets.is_empty() {
+            return;
+        }
+        let mut fam = self.family.lock();
+        let (leaf, base, _) = fam.geometry(self.view);
+        let offsets: Vec<u64> = offsets.iter().map(|&o| base + (o & !(PAGE_SIZE - 1))).collect();
+        fam.absorb_written(leaf, &offsets);
     }
 
     /// Registers a mapping to be told about page changes.

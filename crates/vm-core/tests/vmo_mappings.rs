@@ -143,7 +143,7 @@ struct StaleReader {
 }
 
 impl VmoMapping for StaleReader {
-    fn unmap_vmo_range(&self, offset: u64, len: u64) {
+    fn unmap_vmo_range(&self, offset: u64, len: u64, _written: &mut dyn FnMut(u64)) {
         let mut translated = self.translated.lock().unwrap();
         for (_, frame) in translated.iter().filter(|(o, _)| (offset..offset + len).contains(o)) {
             let mut byte = [0];
@@ -152,7 +152,9 @@ impl VmoMapping for StaleReader {
         translated.retain(|(o, _)| !(offset..offset + len).contains(o));
     }
 
-    fn remove_write_vmo_range(&self, _: u64, _: u64) {}
+    fn remove_write_vmo_range(&self, _: u64, _: u64, _: &mut dyn FnMut(u64)) {}
+
+    fn harvest_written(&self, _: u64, _: u64, _: &mut dyn FnMut(u64)) {}
 }
 
 #[test]

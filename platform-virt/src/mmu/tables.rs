@@ -286,14 +286,29 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
     /// Removes every translation in `[va, va + len)`; only pages that were
     /// mapped are invalidated in the TLBs.
     pub fn unmap(&self, va: u64, len: u64) -> Result<(), MapError> {
+        self.unmap_reporting(va, len, &mut |_| {})
+    }
+
+    /// [`TranslationTables::unmap`], calling `dirty(va)` for each page
+    /// whose entry was writable-dirty. Each entry is swapped out atomically,
+    /// so a hardware dirty update either lands before (and is seen) or finds
+    /// the entry invalid (and faults): a cached writable-clean translation
+    /// cannot write without updating the entry first.
+    pub fn unmap_reporting(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) -> Result<(), MapError> {
         Self::check_range(va, len)?;
         let _guard = self.lock.lock();
         let mut pages = alloc::vec::Vec::new();
+        let mut written = alloc::vec::Vec::new();
         self.for_each_leaf(va, len, |addr, slot| {
-            self.store(slot, Descriptor::INVALID);
+            let old = Descriptor(self.entry(slot).swap(Descriptor::INVALID.0, SeqCst));
+            self.maint.entry_written(slot.table + slot.index as u64 * 8, 0);
+            if old.attributes().dirty {
+                written.push(addr);
+            }
             pages.push(addr);
         });
         self.invalidate(&pages, pages.len() > TLBI_PAGE_LIMIT);
+        written.into_iter().for_each(dirty);
         Ok(())
     }
 
@@ -301,19 +316,55 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
     /// without `read` the translations are removed. Permission changes keep
     /// the output address, so they need no break-before-make.
     pub fn protect(&self, va: u64, len: u64, perms: Perms) -> Result<(), MapError> {
+        self.protect_reporting(va, len, perms, &mut |_| {})
+    }
+
+    /// [`TranslationTables::protect`], calling `dirty(va)` for each page
+    /// whose writable-dirty entry loses WRITE (read and changed in one
+    /// compare-and-swap).
+    pub fn protect_reporting(
+        &self,
+        va: u64,
+        len: u64,
+        perms: Perms,
+        dirty: &mut dyn FnMut(u64),
+    ) -> Result<(), MapError> {
         if !perms.read {
-            return self.unmap(va, len);
+            return self.unmap_reporting(va, len, dirty);
         }
         Self::check_range(va, len)?;
         let _guard = self.lock.lock();
         let mut pages = alloc::vec::Vec::new();
+        let mut written = alloc::vec::Vec::new();
         self.for_each_leaf(va, len, |addr, slot| {
             let (old, new) = self.update(slot, |cur| Self::repermit(cur, perms));
+            if old.attributes().dirty && !new.attributes().dirty {
+                written.push(addr);
+            }
             if old != new {
                 pages.push(addr);
             }
         });
         self.invalidate(&pages, pages.len() > TLBI_PAGE_LIMIT);
+        written.into_iter().for_each(dirty);
+        Ok(())
+    }
+
+    /// Calls `dirty(va)` for each writable-dirty page in `[va, va + len)`
+    /// and makes it writable-clean again, so the next write is recorded
+    /// anew; visits only present tables.
+    pub fn harvest_dirty_range(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) -> Result<(), MapError> {
+        Self::check_range(va, len)?;
+        let _guard = self.lock.lock();
+        let mut written = alloc::vec::Vec::new();
+        self.for_each_leaf(va, len, |addr, slot| {
+            let (old, _) = self.update(slot, |cur| cur.with_dirty(false));
+            if old.attributes().dirty {
+                written.push(addr);
+            }
+        });
+        self.invalidate(&written, written.len() > TLBI_PAGE_LIMIT);
+        written.into_iter().for_each(dirty);
         Ok(())
     }
 
@@ -507,16 +558,16 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
         }
     }
 
-    fn unmap(&self, va: u64, len: u64) {
-        if TranslationTables::unmap(self, va, len).is_err() {
+    fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
+        if self.unmap_reporting(va, len, dirty).is_err() {
             refused("unmap", va, len)
         }
     }
 
-    fn protect(&self, va: u64, len: u64, flags: MmuFlags) {
+    fn protect(&self, va: u64, len: u64, flags: MmuFlags, dirty: &mut dyn FnMut(u64)) {
         let perms = Perms::from(flags);
         assert!(perms.read, "protect of [{va:#x}, {:#x}) without READ ({flags:?})", va.wrapping_add(len));
-        if TranslationTables::protect(self, va, len, perms).is_err() {
+        if self.protect_reporting(va, len, perms, dirty).is_err() {
             refused("protect", va, len)
         }
     }
@@ -529,8 +580,10 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
         TranslationTables::harvest_accessed(self, va)
     }
 
-    fn harvest_dirty(&self, va: u64) -> bool {
-        TranslationTables::harvest_dirty(self, va)
+    fn harvest_dirty(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
+        if self.harvest_dirty_range(va, len, dirty).is_err() {
+            refused("harvest", va, len)
+        }
     }
 }
 

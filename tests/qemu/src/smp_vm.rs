@@ -178,11 +178,11 @@ impl Translation for Gated {
         EventWaiter.wait_until(&|| self.open.load(SeqCst));
         Translation::map(&*self.tables, va, frame, flags)
     }
-    fn unmap(&self, va: u64, len: u64) {
-        Translation::unmap(&*self.tables, va, len)
+    fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
+        Translation::unmap(&*self.tables, va, len, dirty)
     }
-    fn protect(&self, va: u64, len: u64, flags: MmuFlags) {
-        Translation::protect(&*self.tables, va, len, flags)
+    fn protect(&self, va: u64, len: u64, flags: MmuFlags, dirty: &mut dyn FnMut(u64)) {
+        Translation::protect(&*self.tables, va, len, flags, dirty)
     }
     fn query(&self, va: u64) -> Option<(PhysAddr, MmuFlags)> {
         Translation::query(&*self.tables, va)
@@ -190,8 +190,8 @@ impl Translation for Gated {
     fn harvest_accessed(&self, va: u64) -> bool {
         Translation::harvest_accessed(&*self.tables, va)
     }
-    fn harvest_dirty(&self, va: u64) -> bool {
-        Translation::harvest_dirty(&*self.tables, va)
+    fn harvest_dirty(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
+        Translation::harvest_dirty(&*self.tables, va, len, dirty)
     }
 }
 

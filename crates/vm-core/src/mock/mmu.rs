@@ -253,23 +253,28 @@ impl Translation for MockMmu {
         Ok(())
     }
 
-    fn unmap(&self, va: u64, len: u64) {
+    fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
         self.check(va, len);
         let mut tables = self.tables();
         tables.log.push(MmuOp::Unmap { va, len });
         let doomed: Vec<u64> = tables.ptes.range(span(va, len)).map(|(&v, _)| v).collect();
         for v in doomed {
-            tables.ptes.remove(&v);
+            if tables.ptes.remove(&v).is_some_and(|pte| pte.dirty) {
+                dirty(v);
+            }
         }
     }
 
-    fn protect(&self, va: u64, len: u64, flags: MmuFlags) {
+    fn protect(&self, va: u64, len: u64, flags: MmuFlags, dirty: &mut dyn FnMut(u64)) {
         self.check(va, len);
         Self::check_flags(flags);
         let mut tables = self.tables();
         tables.log.push(MmuOp::Protect { va, len, flags });
-        for (_, pte) in tables.ptes.range_mut(span(va, len)) {
+        for (&v, pte) in tables.ptes.range_mut(span(va, len)) {
             pte.flags = flags;
+            if !flags.contains(MmuFlags::WRITE) && core::mem::take(&mut pte.dirty) {
+                dirty(v);
+            }
         }
     }
 
@@ -282,9 +287,13 @@ impl Translation for MockMmu {
         tables.ptes.get_mut(&(va & !(PAGE_SIZE - 1))).is_some_and(|pte| core::mem::take(&mut pte.accessed))
     }
 
-    fn harvest_dirty(&self, va: u64) -> bool {
-        let mut tables = self.tables();
-        tables.ptes.get_mut(&(va & !(PAGE_SIZE - 1))).is_some_and(|pte| core::mem::take(&mut pte.dirty))
+    fn harvest_dirty(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
+        self.check(va, len);
+        for (&v, pte) in self.tables().ptes.range_mut(span(va, len)) {
+            if core::mem::take(&mut pte.dirty) {
+                dirty(v);
+            }
+        }
     }
 }
 
@@ -299,9 +308,9 @@ mod tests {
         let mmu = MockMmu::with_range(0, 1 << 30);
         mmu.map(0x1000, 0x8000, RW).unwrap();
         mmu.map(0x2000, 0x9000, MmuFlags::READ).unwrap();
-        mmu.protect(0x0, 0x3000, MmuFlags::READ);
+        mmu.protect(0x0, 0x3000, MmuFlags::READ, &mut |_| {});
         assert_eq!(mmu.query(0x1000), Some((0x8000, MmuFlags::READ)));
-        mmu.unmap(0x2000, 0x1000);
+        mmu.unmap(0x2000, 0x1000, &mut |_| {});
         assert_eq!(mmu.query(0x2000), None);
         assert_eq!(
             mmu.take_log(),
@@ -327,13 +336,29 @@ mod tests {
         assert_eq!(mmu.touch(0x1234, Access::Read), Ok(0x8234));
         assert!(mmu.harvest_accessed(0x1000));
         assert!(!mmu.harvest_accessed(0x1000));
-        assert!(!mmu.harvest_dirty(0x1000));
-        mmu.protect(0x1000, 0x1000, RW);
+        let harvest = |mmu: &MockMmu| {
+            let mut dirty = Vec::new();
+            mmu.harvest_dirty(0, 0x4000, &mut |va| dirty.push(va));
+            dirty
+        };
+        assert!(harvest(&mmu).is_empty());
+        mmu.protect(0x1000, 0x1000, RW, &mut |_| {});
         assert_eq!(mmu.touch(0x1fff, Access::Write), Ok(0x8fff));
         let pte = mmu.pte(0x1000).unwrap();
         assert!(pte.accessed && pte.dirty);
-        assert!(mmu.harvest_dirty(0x1000));
-        assert!(!mmu.harvest_dirty(0x1000));
+        assert_eq!(harvest(&mmu), [0x1000]);
+        assert!(harvest(&mmu).is_empty());
+        // Unmapping and write-protecting report the dirty state they take.
+        mmu.touch(0x1000, Access::Write).unwrap();
+        let mut reported = Vec::new();
+        mmu.protect(0x1000, 0x1000, RW, &mut |va| reported.push(va));
+        assert!(reported.is_empty(), "a protect keeping WRITE keeps the dirty state");
+        mmu.protect(0x1000, 0x1000, MmuFlags::READ, &mut |va| reported.push(va));
+        assert_eq!(reported, [0x1000]);
+        mmu.protect(0x1000, 0x1000, RW, &mut |_| {});
+        mmu.touch(0x1000, Access::Write).unwrap();
+        mmu.unmap(0x1000, 0x1000, &mut |va| reported.push(va));
+        assert_eq!(reported, [0x1000, 0x1000]);
     }
 
     #[test]
@@ -341,16 +366,16 @@ mod tests {
         let top = u64::MAX - PAGE_SIZE + 1;
         let mmu = MockMmu::with_range(top, PAGE_SIZE);
         mmu.map(top, 0x8000, RW).unwrap();
-        mmu.protect(top, PAGE_SIZE, MmuFlags::READ);
+        mmu.protect(top, PAGE_SIZE, MmuFlags::READ, &mut |_| {});
         assert_eq!(mmu.query(top), Some((0x8000, MmuFlags::READ)));
-        mmu.unmap(top, PAGE_SIZE);
+        mmu.unmap(top, PAGE_SIZE, &mut |_| {});
         assert!(mmu.ptes().is_empty());
     }
 
     #[test]
     #[should_panic(expected = "outside the address space")]
     fn refuses_addresses_outside_its_range() {
-        MockMmu::with_range(0x10_0000, 0x10_0000).unmap(0x20_0000, PAGE_SIZE);
+        MockMmu::with_range(0x10_0000, 0x10_0000).unmap(0x20_0000, PAGE_SIZE, &mut |_| {});
     }
 
     #[test]

@@ -101,23 +101,29 @@ impl Mapping {
     }
 
     /// Removes `[va, va + len)` (inside the run starting at `run_va`) and its
-    /// translations. Returns the start of the piece after the cut, if any;
-    /// the piece before it keeps `run_va`.
+    /// translations; the VMO learns which of them were written through
+    /// (once the mapping's lock is dropped). Returns the start of the piece
+    /// after the cut, if any; the piece before it keeps `run_va`.
     pub fn cut(&self, run_va: u64, va: u64, len: u64) -> Option<u64> {
-        let mut state = self.state.lock();
-        state.generation += 1;
-        let run = state.runs.remove(&run_va)?;
-        self.mmu.unmap(va, len);
-        if va > run_va {
-            let before = Run { len: va - run_va, ..run };
-            state.runs.insert(run_va, before);
-        }
-        let (end, run_end) = (va + len, run_va + run.len);
-        (end < run_end).then(|| {
-            let after = Run { len: run_end - end, ..run };
-            state.runs.insert(end, after);
-            end
-        })
+        let mut written = Vec::new();
+        let after = {
+            let mut state = self.state.lock();
+            state.generation += 1;
+            let run = state.runs.remove(&run_va)?;
+            self.mmu.unmap(va, len, &mut |va| written.push(self.offset_of(va)));
+            if va > run_va {
+                let before = Run { len: va - run_va, ..run };
+                state.runs.insert(run_va, before);
+            }
+            let (end, run_end) = (va + len, run_va + run.len);
+            (end < run_end).then(|| {
+                let after = Run { len: run_end - end, ..run };
+                state.runs.insert(end, after);
+                end
+            })
+        };
+        self.vmo.note_written(&written);
+        after
     }
 
     /// Gives `[va, va + len)` (inside the run starting at `run_va`)
@@ -128,25 +134,31 @@ impl Mapping {
     /// copy-on-write pages or the zero page). Returns the starts of the
     /// resulting runs.
     pub fn protect(&self, run_va: u64, va: u64, len: u64, perms: MmuFlags) -> Vec<u64> {
-        let mut state = self.state.lock();
-        state.generation += 1;
-        let Some(run) = state.runs.remove(&run_va) else {
-            return Vec::new();
-        };
-        if perms.is_empty() {
-            self.mmu.unmap(va, len);
-        } else {
-            self.mmu.protect(va, len, perms - MmuFlags::WRITE);
-        }
-        let (end, run_end) = (va + len, run_va + run.len);
-        let mut starts = Vec::new();
-        for (start, stop, perms) in [(run_va, va, run.perms), (va, end, perms), (end, run_end, run.perms)] {
-            if start < stop {
-                let len = stop - start;
-                state.runs.insert(start, Run { len, perms });
-                starts.push(start);
+        let mut written = Vec::new();
+        let starts = {
+            let mut state = self.state.lock();
+            state.generation += 1;
+            let Some(run) = state.runs.remove(&run_va) else {
+                return Vec::new();
+            };
+            let mut note = |va| written.push(self.offset_of(va));
+            if perms.is_empty() {
+                self.mmu.unmap(va, len, &mut note);
+            } else {
+                self.mmu.protect(va, len, perms - MmuFlags::WRITE, &mut note);
             }
-        }
+            let (end, run_end) = (va + len, run_va + run.len);
+            let mut starts = Vec::new();
+            for (start, stop, perms) in [(run_va, va, run.perms), (va, end, perms), (end, run_end, run.perms)] {
+                if start < stop {
+                    let len = stop - start;
+                    state.runs.insert(start, Run { len, perms });
+                    starts.push(start);
+                }
+            }
+            starts
+        };
+        self.vmo.note_written(&written);
         starts
     }
 
@@ -229,15 +241,22 @@ impl Mapping {
 }
 
 impl VmoMapping for Mapping {
-    fn unmap_vmo_range(&self, offset: u64, len: u64) {
-        self.for_each_in_vmo_range(offset, len, |va, len, _| self.mmu.unmap(va, len));
+    fn unmap_vmo_range(&self, offset: u64, len: u64, written: &mut dyn FnMut(u64)) {
+        let mut note = |va| written(self.offset_of(va));
+        self.for_each_in_vmo_range(offset, len, |va, len, _| self.mmu.unmap(va, len, &mut note));
     }
 
-    fn remove_write_vmo_range(&self, offset: u64, len: u64) {
+    fn remove_write_vmo_range(&self, offset: u64, len: u64, written: &mut dyn FnMut(u64)) {
+        let mut note = |va| written(self.offset_of(va));
         self.for_each_in_vmo_range(offset, len, |va, len, run| {
             if run.perms.contains(MmuFlags::WRITE) {
-                self.mmu.protect(va, len, run.perms - MmuFlags::WRITE);
+                self.mmu.protect(va, len, run.perms - MmuFlags::WRITE, &mut note);
             }
         });
+    }
+
+    fn harvest_written(&self, offset: u64, len: u64, written: &mut dyn FnMut(u64)) {
+        let mut note = |va| written(self.offset_of(va));
+        self.for_each_in_vmo_range(offset, len, |va, len, _| self.mmu.harvest_dirty(va, len, &mut note));
     }
 }

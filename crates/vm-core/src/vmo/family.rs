@@ -26,6 +26,17 @@ pub(super) struct View {
     pub(super) mappings: Vec<Weak<dyn VmoMapping>>,
 }
 
+/// What [`Family::harvest`] does to the translations it asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Harvest {
+    /// Drop them (the pages are about to go).
+    Unmap,
+    /// Take write permission away (the next write must fault).
+    RemoveWrite,
+    /// Leave them, clean again.
+    Report,
+}
+
 /// What writing a page of a view's node takes first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Need {
@@ -156,6 +167,96 @@ impl Family {
         match source.wait_for_dirty(offset / PAGE_SIZE, run_end / PAGE_SIZE) {
             Ok(ticket) => Stop::Wait(ticket),
             Err(status) => Stop::Fail(status),
+        }
+    }
+
+    /// Whether `leaf`'s page, seen as `content`, may be mapped writable: it
+    /// is `leaf`'s own, and either needs no dirty tracking, is Dirty
+    /// already, or is a Clean page of a paged root without TRAP_DIRTY,
+    /// whose first write the translation's dirty state records with no fault
+    /// (harvested by [`Family::harvest`]). AwaitingClean pages and every
+    /// Clean page of a TRAP_DIRTY root fault on their first write (§3.1).
+    pub(super) fn maps_writable(&self, leaf: NodeId, content: Content) -> bool {
+        let traps = self.source.as_ref().is_some_and(PageSource::traps_dirty);
+        match content {
+            Content::Own(_, DirtyState::Dirty | DirtyState::Untracked) => true,
+            Content::Own(_, DirtyState::Clean) => self.cow.is_paged(leaf) && !traps,
+            _ => false,
+        }
+    }
+
+    /// Asks every mapping of `node`'s own views (not clones: they never map
+    /// its pages writable) to `how` its translations of `node`'s
+    /// `[start, end)` (bytes) at once, and returns the pages (offsets in
+    /// `node`) whose translations had been written through.
+    pub(super) fn harvest(&self, node: NodeId, start: u64, end: u64, how: Harvest) -> Vec<u64> {
+        let mut written = Vec::new();
+        for v in self.views.iter().filter(|v| v.node == node) {
+            let (base, s, e) = match v.window {
+                None => (0, start, end),
+                Some(w) => (w.offset, start.max(w.offset) - w.offset, end.min(w.offset + w.size).saturating_sub(w.offset)),
+            };
+            if s >= e {
+                continue;
+            }
+            let mut note = |offset: u64| written.push(base + (offset & !(PAGE_SIZE - 1)));
+            for m in v.mappings.iter().filter_map(Weak::upgrade) {
+                match how {
+                    Harvest::Unmap => m.unmap_vmo_range(s, e - s, &mut note),
+                    Harvest::RemoveWrite => m.remove_write_vmo_range(s, e - s, &mut note),
+                    Harvest::Report => m.harvest_written(s, e - s, &mut note),
+                }
+            }
+        }
+        written
+    }
+
+    /// Pages of paged root `root` at `offsets` were written through
+    /// mappings: a Clean one becomes Dirty (AwaitingClean ones are never
+    /// mapped writable), and the VMO counts as modified.
+    pub(super) fn absorb_written(&mut self, root: NodeId, offsets: &[u64]) {
+        if offsets.is_empty() || !self.cow.is_paged(root) {
+            return;
+        }
+        for &offset in offsets {
+            if let Entry::Page { state: DirtyState::Clean, .. } = self.cow.entry(root, offset) {
+                self.cow.set_state(root, offset, DirtyState::Dirty);
+            }
+        }
+        self.note_modified(root);
+    }
+
+    /// Frees the Clean pages (and zero markers) of paged root `root` in the
+    /// byte `runs`, after taking them out of every mapping at once: a page
+    /// some translation had been written through is Dirty instead and stays
+    /// (never evict or decommit a page the hardware dirtied). The pages
+    /// freed go missing: the pager supplies them again on the next access.
+    pub(super) fn drop_clean(&mut self, root: NodeId, runs: &[(u64, u64)], notices: &Notices) {
+        for &(s, e) in runs {
+            let written = self.harvest(root, s, e, Harvest::Unmap);
+            self.absorb_written(root, &written);
+        }
+        let mut freed = Runs::default();
+        for &(s, e) in runs {
+            for offset in (s..e).step_by(PAGE_SIZE as usize) {
+                match self.cow.entry(root, offset) {
+                    Entry::Page { state: DirtyState::Clean, .. } | Entry::Marker => {
+                        let taken = self.cow.pages_mut(root).remove(offset / PAGE_SIZE);
+                        if let Some(frame) = taken.frame() {
+                            crate::platform::FrameAllocator::free(notices, frame);
+                        }
+                        freed.add(offset);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for &(s, e) in &freed.0 {
+            // Clones may map the freed frames read-only.
+            self.notify_seeing(root, s, e, NoticeKind::Unmap, notices);
+            if let Some(source) = self.source.as_mut() {
+                source.emptied(s / PAGE_SIZE, e / PAGE_SIZE);
+            }
         }
     }
 

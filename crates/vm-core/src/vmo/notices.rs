@@ -49,9 +49,11 @@ impl<'a> Notices<'a> {
 
     pub(super) fn deliver(self) {
         for (mapping, kind, offset, len) in self.calls.into_inner() {
+            // What these changes unmap or share holds nothing the pager must
+            // write back: the written state of the translations goes.
             match kind {
-                NoticeKind::Unmap => mapping.unmap_vmo_range(offset, len),
-                NoticeKind::RemoveWrite => mapping.remove_write_vmo_range(offset, len),
+                NoticeKind::Unmap => mapping.unmap_vmo_range(offset, len, &mut |_| {}),
+                NoticeKind::RemoveWrite => mapping.remove_write_vmo_range(offset, len, &mut |_| {}),
             }
         }
         for frame in self.freed.into_inner() {

@@ -111,8 +111,11 @@ impl Vmo {
                     None => filled.add(at),
                 }
             }
-            let source = fam.source.as_mut().expect("a pager family");
             for &(s, e) in &filled.0 {
+                // A gap left by writing back a zero range may still be
+                // mapped to the zero page: those translations go.
+                fam.notify_seeing(root, s, e, NoticeKind::Unmap, notices);
+                let source = fam.source.as_mut().expect("a pager family");
                 source.filled(s / PAGE_SIZE, e / PAGE_SIZE, fam.cow.pages(root));
             }
             Ok(())
@@ -166,9 +169,8 @@ impl Vmo {
         self.locked(|fam, notices| {
             let root = fam.view(self.view).node;
             fam.source.as_mut().expect("a pager family").detach(false);
-            for (s, e) in fam.cow.decommit_clean(root, notices.frames()) {
-                fam.notify_seeing(root, s, e, NoticeKind::Unmap, notices);
-            }
+            let clean = fam.cow.clean_runs(root, 0, u64::MAX, true);
+            fam.drop_clean(root, &clean, notices);
         })
     }
 }

@@ -20,7 +20,8 @@
 
 use alloc::vec::Vec;
 
-use super::notices::{NoticeKind, Runs};
+use super::family::Harvest;
+use super::notices::Runs;
 use super::{range_end, Vmo};
 use crate::cow::Reserve;
 use crate::page_list::{DirtyState, Entry, Interval, Item};
@@ -143,25 +144,25 @@ impl Vmo {
     /// ResizeWritebackRepeated). Repeating it changes nothing. Works after
     /// detach.
     pub(crate) fn writeback_begin(&self, offset: u64, len: u64, what: Writeback) -> Result<(), Status> {
-        self.locked(|fam, notices| {
+        self.locked(|fam, _| {
             let (root, start, end) = self.root_range(fam, offset, len)?;
-            let mut protect = Runs::default();
+            // Every translation of the range goes read-only first, and the
+            // writes they recorded make their pages Dirty: a store after this
+            // faults, one before it is written back.
+            let written = fam.harvest(root, start * PAGE_SIZE, end * PAGE_SIZE, Harvest::RemoveWrite);
+            fam.absorb_written(root, &written);
             for item in fam.cow.pages(root).items(start, end) {
                 match item {
                     Item::One(index, Entry::Page { state: DirtyState::Dirty, .. })
                         if what == Writeback::All =>
                     {
                         fam.cow.set_state(root, index * PAGE_SIZE, DirtyState::AwaitingClean);
-                        protect.add(index * PAGE_SIZE);
                     }
                     Item::Zero(piece) if piece.state == DirtyState::Dirty => {
                         Self::begin_zero_range(fam.cow.pages_mut(root), piece);
                     }
                     Item::One(..) | Item::Zero(_) => {}
                 }
-            }
-            for &(s, e) in &protect.0 {
-                fam.notify_seeing(root, s, e, NoticeKind::RemoveWrite, notices);
             }
             Ok(())
         })
@@ -211,10 +212,12 @@ impl Vmo {
     /// the size), in order: maximal runs of Dirty and AwaitingClean pages,
     /// and dirty zero ranges reported apart, also when adjacent.
     pub(crate) fn dirty_ranges(&self, offset: u64, len: u64) -> Result<Vec<DirtyRange>, Status> {
-        let fam = self.family.lock();
+        let mut fam = self.family.lock();
         let (leaf, base, size) = fam.geometry(self.view);
         let end = range_end(offset, len, size)?;
         let (start, end) = ((base + offset) / PAGE_SIZE, (base + end).div_ceil(PAGE_SIZE));
+        let written = fam.harvest(leaf, start * PAGE_SIZE, end * PAGE_SIZE, Harvest::Report);
+        fam.absorb_written(leaf, &written);
         let mut out: Vec<DirtyRange> = Vec::new();
         for item in fam.cow.pages(leaf).items(start, end) {
             let (s, e, zero) = match item {
@@ -237,6 +240,10 @@ impl Vmo {
     /// `zx_pager_query_vmo_stats` (digest §2.7): whether the VMO was
     /// modified since the last reset, resetting it if `reset`.
     pub(crate) fn modified(&self, reset: bool) -> bool {
-        self.family.lock().source.as_mut().is_some_and(|s| s.modified(reset))
+        let mut fam = self.family.lock();
+        let (leaf, _, _) = fam.geometry(self.view);
+        let written = fam.harvest(leaf, 0, u64::MAX, Harvest::Report);
+        fam.absorb_written(leaf, &written);
+        fam.source.as_mut().is_some_and(|s| s.modified(reset))
     }
 }

@@ -76,11 +76,14 @@ impl Recorder {
 }
 
 impl VmoMapping for Recorder {
-    fn unmap_vmo_range(&self, offset: u64, len: u64) {
+    fn unmap_vmo_range(&self, offset: u64, len: u64, _written: &mut dyn FnMut(u64)) {
         self.0.lock().unwrap().push(Notice::Unmap(offset, len));
     }
 
-    fn remove_write_vmo_range(&self, offset: u64, len: u64) {
+    fn remove_write_vmo_range(&self, offset: u64, len: u64, _written: &mut dyn FnMut(u64)) {
         self.0.lock().unwrap().push(Notice::RemoveWrite(offset, len));
     }
+
+    /// Holds no translations, so nothing was written through it.
+    fn harvest_written(&self, _offset: u64, _len: u64, _written: &mut dyn FnMut(u64)) {}
 }
