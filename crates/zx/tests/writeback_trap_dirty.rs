@@ -942,3 +942,40 @@ fn child_attributed_counts() {
     assert_eq!(up.env.read(child, 0, 4), 42u32.to_le_bytes());
     up.close_all_and_check_clean(&[child]);
 }
+
+/// A failed OP_DIRTY changes nothing but wakes the writes waiting for
+/// approval in the part of its range within the size, which ask again
+/// (Zircon's `DirtyPagesLocked` invalidates those requests on error; the
+/// retry is what DelayedDirtyNotFound relies on). A range starting beyond
+/// the size wakes nothing.
+#[test]
+fn a_failed_op_dirty_wakes_the_writes_waiting_in_its_range() {
+    let up = Arc::new(UserPager::new());
+    let vmo = up.vmo_with(3, K, TRAP);
+    up.supply(vmo, K, 0, 2);
+    let t = up.writer(vmo, P, vec![0xaa]);
+    up.expect_dirty(K, 1, 1);
+
+    assert_eq!(up.op(ZX_PAGER_OP_DIRTY, vmo, 4, 1, 0), Err(Status::OutOfRange));
+    up.expect_no_request();
+    up.wait_blocked(vmo, 1);
+    assert!(!t.finished());
+
+    // Over the gap at page 2: NOT_FOUND, nothing dirtied, the write asks again.
+    assert_eq!(up.op(ZX_PAGER_OP_DIRTY, vmo, 0, 3, 0), Err(Status::NotFound));
+    assert_eq!(dirty_ranges(&up, vmo), []);
+    up.expect_dirty(K, 1, 1);
+
+    // Past the end: OUT_OF_RANGE, and again.
+    assert_eq!(up.op(ZX_PAGER_OP_DIRTY, vmo, 1, 3, 0), Err(Status::OutOfRange));
+    assert_eq!(dirty_ranges(&up, vmo), []);
+    up.expect_dirty(K, 1, 1);
+    assert!(!up.modified(vmo), "failed OP_DIRTYs do not modify");
+
+    up.dirty(vmo, 1, 1);
+    assert_eq!(t.join(), Ok(()));
+    assert_eq!(dirty_ranges(&up, vmo), [(1, 1, false)]);
+    assert!(up.modified(vmo));
+    up.expect_no_request();
+    up.close_all_and_check_clean(&[vmo]);
+}

@@ -1440,3 +1440,34 @@ fn delayed_dirty_zero_range() {
     up.expect_no_request();
     up.close_all_and_check_clean(&[vmo]);
 }
+
+/// BEGIN over a zero interval from before its start marks it up to the end
+/// of the BEGIN range; one starting inside it does nothing; the query
+/// reports a partly AwaitingClean interval whole; END cleans no further
+/// than its own range (digest §3.2).
+fn begin_and_end_across_an_interval_start(options: u32) {
+    let up = Arc::new(UserPager::new());
+    let vmo = up.vmo_with(1, K, options);
+    up.supply(vmo, K, 0, 1);
+    up.resize(vmo, 5);
+    up.begin(vmo, 0, 3);
+    assert_eq!(dirty_ranges(&up, vmo), [(1, 4, Z)], "reported whole");
+    up.end(vmo, 0, 5);
+    assert_eq!(dirty_ranges(&up, vmo), [(3, 2, Z)]);
+    up.begin_zero(vmo, 4, 1);
+    up.end(vmo, 3, 2);
+    assert_eq!(dirty_ranges(&up, vmo), [(3, 2, Z)], "a BEGIN inside the interval did nothing");
+    up.begin_zero(vmo, 3, 2);
+    up.end(vmo, 3, 1);
+    assert_eq!(dirty_ranges(&up, vmo), [(4, 1, Z)], "END stops at its range");
+    up.check_contents(vmo, 0, &page_tags(K, 0, 1), true);
+    up.check_contents(vmo, 4, &vec![0; P as usize], true);
+    up.expect_no_request();
+    up.close_all_and_check_clean(&[vmo]);
+}
+with_and_without_trap_dirty!(
+    begin_and_end_across_an_interval_start,
+    RESIZABLE,
+    begin_and_end_across_an_interval_start_trap_dirty,
+    begin_and_end_across_an_interval_start_no_trap_dirty
+);
