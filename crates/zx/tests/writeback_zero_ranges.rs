@@ -787,6 +787,15 @@ fn resize_writeback_interleaved_write_with_mapping(options: u32) {
     up.supply(vmo, K, 0, 1);
     up.resize(vmo, 6);
     assert_eq!(dirty_ranges(&up, vmo), [(1, 5, Z)]);
+    // Zircon's helper remaps its VMO on growth and its content checks read
+    // through that mapping: keep one too (read-only, whole VMO).
+    let base = up.zx().vmar_map(up.zx().root_vmar(), ZX_VM_PERM_READ, 0, vmo, 0, 6 * P).unwrap();
+    let through_base = |up: &Arc<UserPager>, expected: &[u8]| {
+        let u = up.clone();
+        let got =
+            spawn(move || u.env.load(base, 6 * P as usize)).join().expect("load through the VMO's mapping");
+        assert_same(&got, expected, "the VMO's mapping");
+    };
     let va = map_faulting(&up, vmo, 6);
     up.begin_zero(vmo, 1, 5);
     let u = up.clone();
@@ -806,7 +815,8 @@ fn resize_writeback_interleaved_write_with_mapping(options: u32) {
     let mut expected = tag0_then_zeros(6);
     expected[(2 * P) as usize] = 0xaa;
     expected[(4 * P) as usize] = 0xaa;
-    up.check_contents(vmo, 0, &expected, true);
+    up.check_contents(vmo, 0, &expected, false);
+    through_base(&up, &expected);
 
     // Dirtied after BEGIN: the stores go through without requests.
     let u = up.clone();
@@ -819,7 +829,8 @@ fn resize_writeback_interleaved_write_with_mapping(options: u32) {
     assert_eq!(dirty_ranges(&up, vmo), ranges1);
     expected[(2 * P) as usize] = 0xbb;
     expected[(4 * P) as usize] = 0xbb;
-    up.check_contents(vmo, 0, &expected, true);
+    up.check_contents(vmo, 0, &expected, false);
+    through_base(&up, &expected);
 
     // END cleans only the zero parts, which become gaps.
     up.end(vmo, 1, 5);
@@ -835,12 +846,14 @@ fn resize_writeback_interleaved_write_with_mapping(options: u32) {
     assert_eq!(dirty_ranges(&up, vmo), [(2, 3, NZ)]);
     fill(&mut expected, 3, 1, tag(K, 3));
     expected[(3 * P) as usize] = 0xdd;
-    // Pages 1 and 5 are gaps now (Zircon's check reads them through a
-    // mapping that still maps the zero page there; a fresh read would
-    // need a READ): check the pages held.
+    // Zircon checks all six pages through its mapping: pages 1 and 5 are
+    // gaps now, read through the zero pages it still maps there (a fresh
+    // mapping would need READs); page 3 must show the supplied and written
+    // page, not the zero page that mapping had there before.
     let held = |up: &Arc<UserPager>, expected: &[u8]| {
         up.check_contents(vmo, 0, &expected[..P as usize], true);
         up.check_contents(vmo, 2, &expected[(2 * P) as usize..(5 * P) as usize], true);
+        through_base(up, expected);
     };
     held(&up, &expected);
     up.begin(vmo, 2, 3);
@@ -849,6 +862,7 @@ fn resize_writeback_interleaved_write_with_mapping(options: u32) {
     held(&up, &expected);
     up.expect_no_request();
     up.unmap(va, 6);
+    up.unmap(base, 6);
     up.close_all_and_check_clean(&[vmo]);
 }
 with_and_without_trap_dirty!(
@@ -1470,4 +1484,40 @@ with_and_without_trap_dirty!(
     RESIZABLE,
     begin_and_end_across_an_interval_start_trap_dirty,
     begin_and_end_across_an_interval_start_no_trap_dirty
+);
+
+/// A mapping that read a dirty zero range (the zero page) keeps reading
+/// zeros once the range is written back, without a request (Zircon's
+/// ResizeWritebackInterleavedWriteWithMapping reads its cleaned pages 1 and
+/// 5 so), but must see the page the pager supplies there later (its page
+/// 3): the supply replaces what the mapping had.
+fn a_mapping_of_a_written_back_zero_range_sees_the_supplied_page(options: u32) {
+    let up = Arc::new(UserPager::new());
+    let vmo = up.vmo_with(1, K, options);
+    up.supply(vmo, K, 0, 1);
+    up.resize(vmo, 3);
+    let base = up.zx().vmar_map(up.zx().root_vmar(), ZX_VM_PERM_READ, 0, vmo, 0, 3 * P).unwrap();
+    let load = |up: &Arc<UserPager>, page: u64| {
+        let u = up.clone();
+        spawn(move || u.env.load(base + page * P, P as usize)).join().expect("load through the mapping")
+    };
+    assert_eq!(load(&up, 1), vec![0; P as usize]);
+    assert_eq!(load(&up, 2), vec![0; P as usize]);
+    up.begin_zero(vmo, 1, 2);
+    up.end(vmo, 1, 2);
+    assert_eq!(dirty_ranges(&up, vmo), []);
+    assert_eq!(load(&up, 2), vec![0; P as usize]);
+    up.expect_no_request();
+    up.supply(vmo, K, 1, 1);
+    assert_same(&up.env.read(vmo, P, P as usize), &page_tags(K, 1, 1), "vmo_read");
+    assert_same(&load(&up, 1), &page_tags(K, 1, 1), "the mapping");
+    up.expect_no_request();
+    up.unmap(base, 3);
+    up.close_all_and_check_clean(&[vmo]);
+}
+with_and_without_trap_dirty!(
+    a_mapping_of_a_written_back_zero_range_sees_the_supplied_page,
+    RESIZABLE,
+    a_mapping_of_a_written_back_zero_range_sees_the_supplied_page_trap_dirty,
+    a_mapping_of_a_written_back_zero_range_sees_the_supplied_page_no_trap_dirty
 );
