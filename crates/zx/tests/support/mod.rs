@@ -281,3 +281,205 @@ impl UserPager {
         self.env.close_all_and_check_clean(&all);
     }
 }
+
+/// The dirty ranges of all of `vmo`, from `zx_pager_query_dirty_ranges`
+/// through a buffer large enough for every entry, as (first page, page
+/// count, zero range): Zircon's `VerifyDirtyRanges` compares the same.
+pub fn dirty_ranges(up: &UserPager, vmo: Handle) -> Vec<(u64, u64, bool)> {
+    let size = up.zx().vmo_get_size(vmo).unwrap();
+    let mut buf = vec![0u8; 64 * zx::ops::VmoDirtyRange::SIZE];
+    let (actual, avail) = up.zx().pager_query_dirty_ranges(up.pager, vmo, 0, size, &mut buf).unwrap();
+    assert_eq!(actual, avail, "the buffer held every range");
+    zx::ops::VmoDirtyRange::from_bytes(&buf, actual)
+        .into_iter()
+        .map(|r| {
+            assert!(r.offset % P == 0 && r.length % P == 0 && r.length > 0, "range {r:?}");
+            assert!(r.options & !zx::ops::ZX_VMO_DIRTY_RANGE_IS_ZERO == 0, "options of {r:?}");
+            (r.offset / P, r.length / P, r.options == zx::ops::ZX_VMO_DIRTY_RANGE_IS_ZERO)
+        })
+        .collect()
+}
+
+/// `pages` pages of their tags for `key`, from page `first`.
+pub fn page_tags(key: u64, first: u64, pages: u64) -> Vec<u8> {
+    (first..first + pages).flat_map(|p| vec![tag(key, p); P as usize]).collect()
+}
+
+/// Writeback helpers of [`UserPager`], after Zircon's `DirtyPages`,
+/// `WritebackBeginPages`, `WritebackBeginZeroPages`, `WritebackEndPages`
+/// and `VerifyModified`; offsets and lengths in pages.
+impl UserPager {
+    /// `zx_pager_op_range(op)` over pages `[first, first + pages)`.
+    pub fn op(&self, op: u32, vmo: Handle, first: u64, pages: u64, data: u64) -> Result<(), Status> {
+        self.zx().pager_op_range(self.pager, op, vmo, first * P, pages * P, data)
+    }
+
+    /// `ZX_PAGER_OP_DIRTY`, which must succeed.
+    pub fn dirty(&self, vmo: Handle, first: u64, pages: u64) {
+        self.op(zx::ops::ZX_PAGER_OP_DIRTY, vmo, first, pages, 0).unwrap();
+    }
+
+    /// `ZX_PAGER_OP_WRITEBACK_BEGIN` with data 0, which must succeed.
+    pub fn begin(&self, vmo: Handle, first: u64, pages: u64) {
+        self.op(zx::ops::ZX_PAGER_OP_WRITEBACK_BEGIN, vmo, first, pages, 0).unwrap();
+    }
+
+    /// `ZX_PAGER_OP_WRITEBACK_BEGIN` with `ZX_VMO_DIRTY_RANGE_IS_ZERO`.
+    pub fn begin_zero(&self, vmo: Handle, first: u64, pages: u64) {
+        let data = zx::ops::ZX_VMO_DIRTY_RANGE_IS_ZERO;
+        self.op(zx::ops::ZX_PAGER_OP_WRITEBACK_BEGIN, vmo, first, pages, data).unwrap();
+    }
+
+    /// `ZX_PAGER_OP_WRITEBACK_END`.
+    pub fn try_end(&self, vmo: Handle, first: u64, pages: u64) -> Result<(), Status> {
+        self.op(zx::ops::ZX_PAGER_OP_WRITEBACK_END, vmo, first, pages, 0)
+    }
+
+    /// `ZX_PAGER_OP_WRITEBACK_END`, which must succeed.
+    pub fn end(&self, vmo: Handle, first: u64, pages: u64) {
+        self.try_end(vmo, first, pages).unwrap();
+    }
+
+    /// Asserts that the next packet is a DIRTY request of `[first, first +
+    /// pages)` with `key`.
+    pub fn expect_dirty(&self, key: u64, first: u64, pages: u64) {
+        let got = self.next_request(PATIENCE);
+        assert_eq!(
+            got,
+            Some((key, zx::port::ZX_PAGER_VMO_DIRTY, first, pages)),
+            "expected DIRTY ({first}, {pages})"
+        );
+    }
+
+    /// The `modified` stat of `vmo`, reset by the query (Zircon's
+    /// `VerifyModified`).
+    pub fn modified(&self, vmo: Handle) -> bool {
+        self.stats(vmo, zx::ops::ZX_PAGER_RESET_VMO_STATS)
+    }
+
+    /// The `modified` stat of `vmo`, left as it is (options 0).
+    pub fn peek_modified(&self, vmo: Handle) -> bool {
+        self.stats(vmo, 0)
+    }
+
+    fn stats(&self, vmo: Handle, options: u32) -> bool {
+        let mut buf = [0u8; 4];
+        self.zx().pager_query_vmo_stats(self.pager, vmo, options, &mut buf).unwrap();
+        match u32::from_ne_bytes(buf) {
+            0 => false,
+            zx::ops::ZX_PAGER_VMO_STATS_MODIFIED => true,
+            other => panic!("modified is {other:#x}"),
+        }
+    }
+
+    /// Resizes `vmo` to `pages` pages.
+    pub fn resize(&self, vmo: Handle, pages: u64) {
+        self.zx().vmo_set_size(vmo, pages * P).unwrap();
+    }
+
+    /// How many pages `vmo` has committed (`ZX_INFO_VMO.committed_bytes`).
+    pub fn committed(&self, vmo: Handle) -> u64 {
+        self.zx().vmo_object(vmo).unwrap().committed_bytes() / P
+    }
+
+    /// `vmo_write(data)` at byte `offset` on a thread of its own.
+    pub fn writer(self: &Arc<Self>, vmo: Handle, offset: u64, data: Vec<u8>) -> Blocked<Result<(), Status>> {
+        let up = self.clone();
+        spawn(move || up.zx().vmo_write(vmo, &data, offset))
+    }
+
+    /// A store of `data` at `va` (through a mapping) on a thread of its
+    /// own.
+    pub fn storer(self: &Arc<Self>, va: u64, data: Vec<u8>) -> Blocked<Result<(), Status>> {
+        let up = self.clone();
+        spawn(move || up.env.store(va, &data))
+    }
+
+    /// `vmo_read` of `len` bytes at byte `offset` on a thread of its own.
+    pub fn reader(
+        self: &Arc<Self>,
+        vmo: Handle,
+        offset: u64,
+        len: usize,
+    ) -> Blocked<Result<Vec<u8>, Status>> {
+        let up = self.clone();
+        spawn(move || {
+            let mut buf = vec![0; len];
+            up.zx().vmo_read(vmo, &mut buf, offset).map(|()| buf)
+        })
+    }
+
+    /// `vmo_op_range(op)` over bytes `[offset, offset + len)` on a thread
+    /// of its own.
+    pub fn vmo_op(
+        self: &Arc<Self>,
+        vmo: Handle,
+        op: u32,
+        offset: u64,
+        len: u64,
+    ) -> Blocked<Result<(), Status>> {
+        let up = self.clone();
+        spawn(move || up.zx().vmo_op_range(vmo, op, offset, len, &mut []))
+    }
+
+    /// Asserts that `vmo` holds `expected` from page `first`, read with
+    /// `vmo_read` and, if `via_map`, also through a fresh read-only mapping
+    /// of those pages (Zircon's `check_buffer_data`), each on a bounded
+    /// thread so that a read that would block fails the test.
+    pub fn check_contents(self: &Arc<Self>, vmo: Handle, first: u64, expected: &[u8], via_map: bool) {
+        assert_eq!(expected.len() as u64 % P, 0);
+        let got = self.reader(vmo, first * P, expected.len()).join().expect("vmo_read");
+        assert_same(&got, expected, "vmo_read");
+        if via_map {
+            let len = expected.len() as u64;
+            let zx = self.zx();
+            let va = zx.vmar_map(zx.root_vmar(), ZX_VM_PERM_READ, 0, vmo, first * P, len).unwrap();
+            let up = self.clone();
+            let got = spawn(move || up.env.load(va, len as usize)).join().expect("load through a mapping");
+            zx.vmar_unmap(zx.root_vmar(), va, len).unwrap();
+            assert_same(&got, expected, "mapping");
+        }
+    }
+}
+
+/// Asserts `got == expected`, naming the first differing byte rather than
+/// printing both.
+pub fn assert_same(got: &[u8], expected: &[u8], what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}: length");
+    if let Some(i) = got.iter().zip(expected).position(|(a, b)| a != b) {
+        panic!(
+            "{what}: byte {i} (page {}, offset {:#x}) is {:#04x}, expected {:#04x}",
+            i as u64 / P,
+            i as u64 % P,
+            got[i],
+            expected[i]
+        );
+    }
+}
+
+/// A small deterministic generator (xorshift64*) for the tests Zircon runs
+/// with `rand()`: each seed is one reproducible case.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0.max(1);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `[0, n)`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+impl UserPager {
+    /// Unmaps `pages` pages at `va` from the root VMAR.
+    pub fn unmap(&self, va: u64, pages: u64) {
+        self.zx().vmar_unmap(self.zx().root_vmar(), va, pages * P).unwrap();
+    }
+}
