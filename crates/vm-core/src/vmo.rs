@@ -829,7 +829,9 @@ impl Vmo {
             let content = fam.cow.lookup(leaf, page);
             match (content, write) {
                 (Content::Missing { .. }, false) => Err(fam.wait_for_page(leaf, page, page + PAGE_SIZE)),
-                (Content::Own(frame, _), false) => Ok(FaultPage { frame, writable: fam.maps_writable(leaf, content) }),
+                (Content::Own(frame, _), false) => {
+                    Ok(FaultPage { frame, writable: fam.maps_writable(leaf, content) })
+                }
                 (Content::Shared(frame), false) => Ok(FaultPage { frame, writable: false }),
                 (Content::Zero, false) => Ok(FaultPage { frame: self.ctx.zero_frame(), writable: false }),
                 (_, true) => {

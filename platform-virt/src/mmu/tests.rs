@@ -379,13 +379,19 @@ fn the_seam_is_loud_about_what_the_tables_refuse() {
     let (s, _, _) = space();
     let panics =
         |f: &dyn Fn(&Space)| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&s))).is_err();
-    assert!(panics(&|s| Translation::unmap(s, 0x4000_0000, 0x1000, &mut |_| {})), "unmap of the kernel's range");
+    assert!(
+        panics(&|s| Translation::unmap(s, 0x4000_0000, 0x1000, &mut |_| {})),
+        "unmap of the kernel's range"
+    );
     assert!(panics(&|s| Translation::unmap(s, VA + 1, 0x1000, &mut |_| {})), "misaligned unmap");
     assert!(
         panics(&|s| Translation::protect(s, 1 << 48, 0x1000, MmuFlags::READ, &mut |_| {})),
         "protect beyond the range"
     );
-    assert!(panics(&|s| Translation::protect(s, VA, 0x1000, MmuFlags::EXECUTE, &mut |_| {})), "execute-only protect");
+    assert!(
+        panics(&|s| Translation::protect(s, VA, 0x1000, MmuFlags::EXECUTE, &mut |_| {})),
+        "execute-only protect"
+    );
     assert!(
         panics(&|s| {
             let _ = Translation::map(s, VA, 0x4000_0000, MmuFlags::EXECUTE);

@@ -149,7 +149,8 @@ impl Mapping {
             }
             let (end, run_end) = (va + len, run_va + run.len);
             let mut starts = Vec::new();
-            for (start, stop, perms) in [(run_va, va, run.perms), (va, end, perms), (end, run_end, run.perms)] {
+            for (start, stop, perms) in [(run_va, va, run.perms), (va, end, perms), (end, run_end, run.perms)]
+            {
                 if start < stop {
                     let len = stop - start;
                     state.runs.insert(start, Run { len, perms });

@@ -194,7 +194,11 @@ impl Family {
         for v in self.views.iter().filter(|v| v.node == node) {
             let (base, s, e) = match v.window {
                 None => (0, start, end),
-                Some(w) => (w.offset, start.max(w.offset) - w.offset, end.min(w.offset + w.size).saturating_sub(w.offset)),
+                Some(w) => (
+                    w.offset,
+                    start.max(w.offset) - w.offset,
+                    end.min(w.offset + w.size).saturating_sub(w.offset),
+                ),
             };
             if s >= e {
                 continue;
