@@ -129,6 +129,8 @@ pub(crate) enum Content {
 #[derive(Default)]
 pub(crate) struct CowTree {
     nodes: crate::slab::Slab<CowNode>,
+    /// The paged root of a pager family (it stays until the family goes).
+    paged_root: Option<NodeId>,
 }
 
 fn page(offset: u64) -> u64 {
@@ -177,7 +179,16 @@ impl CowTree {
     pub fn add_root(&mut self, size: u64, paged: bool) -> NodeId {
         let mut node = Self::new_node(size, None, 0, 0);
         node.paged = paged;
-        self.add(node)
+        let id = self.add(node);
+        if paged {
+            self.paged_root = Some(id);
+        }
+        id
+    }
+
+    /// The paged root, in a pager family.
+    pub fn paged_root(&self) -> Option<NodeId> {
+        self.paged_root
     }
 
     /// Whether no node is left.

@@ -30,6 +30,7 @@
 
 mod cache_op;
 mod discard;
+mod eviction;
 mod family;
 mod notices;
 mod paged;
@@ -48,6 +49,7 @@ use crate::platform::{FrameAllocator, PhysAddr};
 use crate::slab::Slab;
 use crate::{Status, PAGE_SIZE};
 use discard::Discard;
+pub(crate) use eviction::{evict_from, Evictable};
 use family::{Family, Need, View, Window};
 use notices::{NoticeKind, Notices, Runs};
 pub(crate) use paged::PagedFamily;
@@ -215,7 +217,7 @@ impl Vmo {
         let node = cow.add_root(size, paged);
         let mut views = Slab::default();
         let view = views.insert(View { node, window: None, mappings: Vec::new() });
-        let family = Family { cow, views, discard: Discard::Unset, source };
+        let family = Family { cow, views, discard: Discard::Unset, source, hints: Default::default() };
         Ok(Arc::new(Vmo {
             ctx: ctx.clone(),
             family: Arc::new(spin::Mutex::new(family)),
@@ -263,6 +265,9 @@ impl Vmo {
         loop {
             match self.locked(&mut step) {
                 Ok(result) => return Ok(result),
+                // No frame: evict or discard some, with no lock held, and
+                // try again while that frees any.
+                Err(Stop::Fail(Status::NoMemory)) if self.ctx.relieve() > 0 => {}
                 Err(Stop::Fail(status)) => return Err(status),
                 Err(Stop::Wait(ticket)) => match ticket.wait(&*self.ctx.waiter) {
                     Err(Status::OutOfRange) if clipped => {}
@@ -635,18 +640,6 @@ impl Vmo {
     /// the size → OUT_OF_RANGE, test OpOutOfBounds).
     fn check_hint(&self, offset: u64, len: u64) -> Result<(), Status> {
         range_end(offset, len, self.size()).map(|_| ())
-    }
-
-    /// `ZX_VMO_OP_DONT_NEED`: an eviction hint; nothing is evicted yet, so
-    /// only the range is checked.
-    pub fn dont_need(&self, offset: u64, len: u64) -> Result<(), Status> {
-        self.check_hint(offset, len)
-    }
-
-    /// `ZX_VMO_OP_ALWAYS_NEED`: protects pages from eviction; on a pager
-    /// family it first has every page the VMO sees supplied, as PREFETCH.
-    pub fn always_need(&self, offset: u64, len: u64) -> Result<(), Status> {
-        self.prefetch(offset, len)
     }
 
     /// `ZX_VMO_OP_PREFETCH`: has the pager supply every page of the range

@@ -50,16 +50,23 @@ pub(super) enum Need {
     Approval,
 }
 
-pub(super) struct Family {
+pub(crate) struct Family {
     pub(super) cow: CowTree,
     pub(super) views: Slab<View>,
     /// Used only by a discardable root, which can have no children.
     pub(super) discard: Discard,
     /// The page source of a pager family's paged root.
     pub(super) source: Option<PageSource>,
+    /// The eviction hints of a pager family's paged root.
+    pub(super) hints: super::eviction::Hints,
 }
 
 impl Family {
+    /// The paged root of a pager family.
+    pub(super) fn paged_root(&self) -> Option<NodeId> {
+        self.cow.paged_root()
+    }
+
     pub(super) fn view(&self, view: usize) -> &View {
         self.views.get(view)
     }

@@ -58,6 +58,7 @@ impl Vmo {
     ) -> Result<(Arc<Vmo>, PagedFamily), Status> {
         let source = PageSource::new(port, key, pager, options.contains(VmoOptions::TRAP_DIRTY));
         let vmo = Self::new_root(ctx, size, options, Some(source))?;
+        vmo.register_evictable();
         let family = PagedFamily { family: Arc::downgrade(&vmo.family), ctx: ctx.clone() };
         Ok((vmo, family))
     }
