@@ -4,7 +4,7 @@
 //! in the Zx's root VMAR, so loads and stores at the addresses `vmar_map`
 //! returns work there.
 
-use crate::vm::{context, new_tables, AddressSpace};
+use crate::vm::{context, context_with_budget, new_tables, AddressSpace};
 use alloc::sync::Arc;
 use vm_core::Status;
 use zx::Zx;
@@ -19,8 +19,18 @@ impl Process {
     /// A new VM context, new translation tables, and a Zx over them
     /// (`NO_MEMORY`, or `NO_RESOURCES` when no ASID is free).
     pub fn new() -> Result<Process, Status> {
+        Self::over(context()?)
+    }
+
+    /// Like [`Process::new`], with a VM context that may hold at most
+    /// `frames` frames ([`crate::vm::context_with_budget`]).
+    pub fn with_frame_budget(frames: usize) -> Result<Process, Status> {
+        Self::over(context_with_budget(frames)?)
+    }
+
+    fn over(ctx: Arc<vm_core::context::VmContext>) -> Result<Process, Status> {
         let tables = new_tables()?;
-        let zx = Zx::new(context()?, tables.clone());
+        let zx = Zx::new(ctx, tables.clone());
         let aspace = AddressSpace::new(zx.root_vmar_object().clone(), tables);
         Ok(Process { zx, aspace })
     }

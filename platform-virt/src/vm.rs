@@ -15,8 +15,9 @@ use crate::mmu::maintenance::Hardware;
 use crate::mmu::tables::{TranslationTables, USER_BASE, VA_SIZE};
 use crate::wait::EventWaiter;
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
-use vm_core::context::VmContext;
+use vm_core::context::{FrameBudget, VmContext};
 use vm_core::fault::Access;
 use vm_core::platform::{FrameAllocator, PhysAddr};
 use vm_core::vmar::Vmar;
@@ -75,6 +76,14 @@ pub fn context() -> Result<Arc<VmContext>, Status> {
     VmContext::new(Arc::new(PhysFrames), Arc::new(CpuCaches::new()), Arc::new(EventWaiter))
 }
 
+/// A VM context whose objects may hold at most `frames` frames at once
+/// (its zero frame included); past that, allocations reclaim (evicting
+/// Clean pager pages) or fail with NO_MEMORY, as on a smaller machine.
+pub fn context_with_budget(frames: usize) -> Result<Arc<VmContext>, Status> {
+    let budget = Arc::new(FrameBudget::new(Arc::new(PhysFrames), frames));
+    VmContext::new(budget, Arc::new(CpuCaches::new()), Arc::new(EventWaiter))
+}
+
 static ASIDS: Asids = Asids::new();
 
 /// New translation tables for an address space: empty above the kernel's
@@ -129,6 +138,33 @@ impl AddressSpace {
     }
 }
 
+/// How many aborts at VM addresses took each path, since boot, on every
+/// CPU: what tells a hardware dirty-state update (no abort at all) from the
+/// software one (a write abort the platform resolves) in tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Access-flag and permission aborts the platform resolved itself
+    /// (software access-flag and dirty-state management), of writes.
+    pub software_writes: u64,
+    /// The same, of reads and instruction fetches.
+    pub software_other: u64,
+    /// Aborts that went to vm-core's fault path.
+    pub vm: u64,
+}
+
+static SOFTWARE_WRITES: AtomicU64 = AtomicU64::new(0);
+static SOFTWARE_OTHER: AtomicU64 = AtomicU64::new(0);
+static VM_FAULTS: AtomicU64 = AtomicU64::new(0);
+
+/// The abort counts so far.
+pub fn fault_counts() -> FaultCounts {
+    FaultCounts {
+        software_writes: SOFTWARE_WRITES.load(Ordering::SeqCst),
+        software_other: SOFTWARE_OTHER.load(Ordering::SeqCst),
+        vm: VM_FAULTS.load(Ordering::SeqCst),
+    }
+}
+
 /// Resolves an abort at `far` for `access` in this CPU's address space:
 /// first the software half of access-flag and dirty management, then
 /// vm-core's fault path. `None` when the address is not a VM address or the
@@ -143,8 +179,11 @@ pub(crate) fn handle_abort(
     }
     let space = AddressSpace::current()?;
     if access_or_permission && space.tables.resolve_access_fault(far, access) {
+        let counter = if access == Access::Write { &SOFTWARE_WRITES } else { &SOFTWARE_OTHER };
+        counter.fetch_add(1, Ordering::SeqCst);
         return Some(Ok(()));
     }
+    VM_FAULTS.fetch_add(1, Ordering::SeqCst);
     Some(space.root.fault(far, access))
 }
 

@@ -23,6 +23,53 @@ pub struct VmContext {
     evictable: spin::Mutex<Vec<Evictable>>,
 }
 
+/// A frame allocator that hands out at most `limit` frames at once from
+/// another: a machine's memory made smaller, for a VM context that must live
+/// within a budget.
+pub struct FrameBudget {
+    inner: Arc<dyn FrameAllocator>,
+    limit: usize,
+    used: core::sync::atomic::AtomicUsize,
+}
+
+impl FrameBudget {
+    pub fn new(inner: Arc<dyn FrameAllocator>, limit: usize) -> FrameBudget {
+        FrameBudget { inner, limit, used: core::sync::atomic::AtomicUsize::new(0) }
+    }
+}
+
+impl FrameAllocator for FrameBudget {
+    fn alloc(&self) -> Option<PhysAddr> {
+        use core::sync::atomic::Ordering::SeqCst;
+        self.used.fetch_update(SeqCst, SeqCst, |used| (used < self.limit).then_some(used + 1)).ok()?;
+        let frame = self.inner.alloc();
+        if frame.is_none() {
+            self.used.fetch_sub(1, SeqCst);
+        }
+        frame
+    }
+    fn free(&self, frame: PhysAddr) {
+        self.inner.free(frame);
+        self.used.fetch_sub(1, core::sync::atomic::Ordering::SeqCst);
+    }
+    fn free_count(&self) -> usize {
+        let left = self.limit - self.used.load(core::sync::atomic::Ordering::SeqCst);
+        left.min(self.inner.free_count())
+    }
+    fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
+        self.inner.read(frame, offset, buf)
+    }
+    fn write(&self, frame: PhysAddr, offset: usize, data: &[u8]) {
+        self.inner.write(frame, offset, data)
+    }
+    fn zero(&self, frame: PhysAddr, offset: usize, len: usize) {
+        self.inner.zero(frame, offset, len)
+    }
+    fn copy(&self, dst: PhysAddr, src: PhysAddr) {
+        self.inner.copy(dst, src)
+    }
+}
+
 /// How many frames an allocation that found none tries to free at a time
 /// ([`VmContext::relieve`]).
 const PRESSURE_BATCH: u64 = 16;
@@ -116,5 +163,28 @@ impl VmContext {
 impl Drop for VmContext {
     fn drop(&mut self) {
         self.frames.free(self.zero_frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::MockFrames;
+
+    #[test]
+    fn a_budget_hands_out_at_most_its_limit_and_counts_frees() {
+        let inner = Arc::new(MockFrames::new(8));
+        let budget = FrameBudget::new(inner.clone(), 3);
+        let frames: Vec<PhysAddr> = (0..3).map(|_| budget.alloc().unwrap()).collect();
+        assert_eq!(budget.alloc(), None);
+        assert_eq!(budget.free_count(), 0);
+        assert_eq!(inner.free_count(), 5, "the rest of the machine is untouched");
+        budget.free(frames[0]);
+        assert_eq!(budget.free_count(), 1);
+        let again = budget.alloc().unwrap();
+        for frame in [again, frames[1], frames[2]] {
+            budget.free(frame);
+        }
+        assert_eq!((budget.free_count(), inner.free_count()), (3, 8));
     }
 }
