@@ -11,8 +11,9 @@
 //! - [`vmo`]: [`vmo::Vmo`], anonymous and pager-backed VMOs and their
 //!   children, with every argument and state check of the VMO syscalls
 //!   (digest §2.8-2.11); its submodules hold a family's views, the deferred
-//!   mapping notices and frees, discardable locking, cache-op runs, and the
-//!   pager's side of a VMO.
+//!   mapping notices and frees, discardable locking, cache-op runs, the
+//!   pager's side of a VMO, the dirty-state machine and writeback (§3.1,
+//!   §3.2), and the eviction of Clean pager pages.
 //! - [`cow`]: the copy-on-write tree (hidden nodes, at-least-on-write
 //!   children, forks, migration and merging on close, digest §3.4).
 //! - [`page_list`]: the sparse per-node page list with zero intervals
