@@ -50,7 +50,7 @@ impl Vmar {
             let page = target.mapping.vmo().lookup_for_fault(target.vmo_offset, access == Access::Write)?;
             // A mapping change or VMO invalidation between the lookup and
             // here makes the page stale: look it up again.
-            if target.mapping.install(va, page, target.generation)? {
+            if target.mapping.install(va, page, target.generation, Some(access))? {
                 return Ok(());
             }
         }

@@ -121,8 +121,8 @@ impl Pager {
         Ok(())
     }
 
-    /// `ZX_PAGER_OP_DIRTY` (digest §2.5): after [`Pager::check_op`]'s
-    /// checks, the VMO's (see `Vmo`'s `dirty_pages`).
+    /// `ZX_PAGER_OP_DIRTY` (digest §2.5): after the checks every pager op
+    /// starts with (INVALID_ARGS), the VMO's (see `Vmo`'s `dirty_pages`).
     pub fn dirty_pages(&self, vmo: &Vmo, offset: u64, len: u64) -> Result<(), Status> {
         self.check_op(vmo, offset, len)?;
         vmo.dirty_pages(offset, len)

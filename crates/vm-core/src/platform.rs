@@ -4,6 +4,7 @@
 //! (`vm_core::mock`, feature `mock`). Each trait is small on purpose: vm-core
 //! decides *what* happens to memory, the platform only carries it out.
 
+use crate::fault::Access;
 use crate::Status;
 
 /// A physical address. Frames are [`PAGE_SIZE`]-aligned physical addresses.
@@ -94,8 +95,13 @@ pub trait Translation: Send + Sync {
     /// loads (Zircon's `ZX_VM_FEATURE_CAN_MAP_XOM`).
     fn can_map_execute_only(&self) -> bool;
     /// Maps the page at `va` to `frame` with `flags`, replacing whatever
-    /// translation `va` had.
-    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status>;
+    /// translation `va` had. `access` is the access whose fault the
+    /// translation resolves, if any: the translation starts accessed, and
+    /// after a write also dirty (the fault path made the page Dirty already),
+    /// so the retried access takes no access-flag or dirty-state fault on a
+    /// CPU that manages those in software. Otherwise it starts not accessed
+    /// and clean.
+    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags, access: Option<Access>) -> Result<(), Status>;
     /// Removes every translation in `[va, va + len)` (page-aligned),
     /// reporting the dirty ones to `dirty`.
     fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64));

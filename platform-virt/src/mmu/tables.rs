@@ -242,11 +242,22 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         Descriptor::page(pa, LeafAttributes::new(MemoryType::Normal, perms.write, perms.execute))
     }
 
+    /// `leaf` as touched by `access`: accessed, and after a write, dirty
+    /// (if writable). Nothing is cleared.
+    fn touched(leaf: Descriptor, access: Option<Access>) -> Descriptor {
+        match access {
+            None => leaf,
+            Some(Access::Write) => leaf.with_accessed(true).with_dirty(true),
+            Some(Access::Read | Access::Execute) => leaf.with_accessed(true),
+        }
+    }
+
     /// Maps the page at `va` to `pa`, replacing any translation `va` had.
-    /// A new translation starts not accessed and clean. Changing the output
+    /// A new translation starts not accessed and clean, unless it resolves
+    /// a fault of `access` ([`Translation::map`]). Changing the output
     /// address of a valid entry breaks before making: invalid, `DSB ISHST`,
     /// TLBI, `DSB ISH`, then the new entry.
-    pub fn map(&self, va: u64, pa: u64, perms: Perms) -> Result<(), MapError> {
+    pub fn map(&self, va: u64, pa: u64, perms: Perms, access: Option<Access>) -> Result<(), MapError> {
         Self::check_range(va, PAGE)?;
         if !perms.read {
             self.unmap(va, PAGE)?;
@@ -254,14 +265,14 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         }
         let _guard = self.lock.lock();
         let slot = self.leaf_slot(va, true)?.expect("created");
-        let new = Self::leaf(pa, perms);
+        let new = Self::touched(Self::leaf(pa, perms), access);
         let old = Descriptor(self.entry(slot).load(SeqCst));
         if !old.is_valid() {
             self.store(slot, new);
             self.maint.dsb_ishst();
             self.maint.isb();
         } else if old.output_address() == pa {
-            self.update(slot, |cur| Self::repermit(cur, perms));
+            self.update(slot, |cur| Self::touched(Self::repermit(cur, perms), access));
             self.invalidate(&[va], false);
         } else {
             self.store(slot, Descriptor::INVALID);
@@ -549,10 +560,10 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
         false
     }
 
-    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status> {
+    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags, access: Option<Access>) -> Result<(), Status> {
         let perms = Perms::from(flags);
         assert!(perms.read, "map of [{va:#x}, {:#x}) without READ ({flags:?})", va.wrapping_add(PAGE));
-        match TranslationTables::map(self, va, frame, perms) {
+        match TranslationTables::map(self, va, frame, perms, access) {
             Err(MapError::OutOfRange) => refused("map", va, PAGE),
             result => Ok(result?),
         }

@@ -118,7 +118,7 @@ fn leaf(tables: &HostTables, root: u64, va: u64) -> Descriptor {
 #[test]
 fn fresh_map_is_not_accessed_and_needs_no_tlbi() {
     let (s, tables, rec) = space();
-    s.map(VA, 0x4000_0000, RW).unwrap();
+    s.map(VA, 0x4000_0000, RW, None).unwrap();
     let d = leaf(&tables, s.root(), VA);
     assert!(d.is_valid());
     assert!(!d.attributes().accessed, "AF must start clear or accessed tracking is blind");
@@ -134,10 +134,10 @@ fn fresh_map_is_not_accessed_and_needs_no_tlbi() {
 #[test]
 fn changing_the_output_address_breaks_before_make() {
     let (s, tables, rec) = space();
-    s.map(VA, 0x4000_0000, RW).unwrap();
+    s.map(VA, 0x4000_0000, RW, None).unwrap();
     let entries = snapshot(&tables, s.root(), VA);
     rec.take();
-    s.map(VA, 0x4000_1000, RW).unwrap();
+    s.map(VA, 0x4000_1000, RW, None).unwrap();
     let log = rec.take();
     let entry = leaf_pa(&tables, s.root(), VA);
     let new = leaf(&tables, s.root(), VA).0;
@@ -200,7 +200,7 @@ fn unmap_invalidates_only_mapped_pages_with_shifted_operands() {
     let (s, tables, rec) = space();
     let pages = [VA, VA + 0x3000, VA + (1 << 30)];
     for (i, va) in pages.iter().enumerate() {
-        s.map(*va, 0x4000_0000 + i as u64 * 0x1000, RO).unwrap();
+        s.map(*va, 0x4000_0000 + i as u64 * 0x1000, RO, None).unwrap();
     }
     let mut entries = BTreeMap::new();
     for va in pages {
@@ -225,7 +225,7 @@ fn unmap_invalidates_only_mapped_pages_with_shifted_operands() {
 fn protect_downgrades_and_upgrades_without_granting_dirty() {
     for hw in [SW, HW] {
         let (s, tables, rec) = space();
-        s.map(VA, 0x4000_0000, RW).unwrap();
+        s.map(VA, 0x4000_0000, RW, None).unwrap();
         // Write: the page becomes dirty (by hardware, or by the fault path).
         if s.translate(VA, Access::Write, hw).is_err() {
             assert!(s.resolve_access_fault(VA, Access::Write));
@@ -248,7 +248,7 @@ fn protect_downgrades_and_upgrades_without_granting_dirty() {
 fn dirty_and_accessed_answers_match_with_and_without_hafdbs() {
     for hw in [SW, HW] {
         let (s, _, _) = space();
-        s.map(VA, 0x4000_0000, RW).unwrap();
+        s.map(VA, 0x4000_0000, RW, None).unwrap();
         assert!(!s.harvest_accessed(VA) && !s.harvest_dirty(VA));
         // A read: accessed, not dirty.
         match s.translate(VA, Access::Read, hw) {
@@ -278,10 +278,31 @@ fn dirty_and_accessed_answers_match_with_and_without_hafdbs() {
     }
 }
 
+/// A translation made for a fault's access starts as that access leaves
+/// it, so the retried access takes no access-flag or dirty-state fault
+/// where software manages them: a read's accessed, a write's also dirty
+/// (harvested as written); a read-only one is never made dirty; remapping
+/// the same frame for a read keeps what a write set.
+#[test]
+fn a_translation_made_for_a_fault_starts_touched_by_its_access() {
+    let (s, _, _) = space();
+    s.map(VA, 0x4000_0000, RW, Some(Access::Read)).unwrap();
+    assert_eq!(s.translate(VA, Access::Read, SW), Ok(0x4000_0000), "no access-flag fault");
+    assert_eq!(s.translate(VA, Access::Write, SW), Err(HwFault::Permission), "a read leaves it clean");
+    assert!(s.harvest_accessed(VA) && !s.harvest_dirty(VA));
+    s.map(VA, 0x4000_0000, RW, Some(Access::Write)).unwrap();
+    assert_eq!(s.translate(VA + 8, Access::Write, SW), Ok(0x4000_0008), "no dirty-state fault");
+    s.map(VA, 0x4000_0000, RW, Some(Access::Read)).unwrap();
+    assert!(s.harvest_dirty(VA), "the write's dirty state stays and is reported");
+    s.map(VA + 0x1000, 0x4000_1000, RO, Some(Access::Write)).unwrap();
+    assert_eq!(s.translate(VA + 0x1000, Access::Write, SW), Err(HwFault::Permission));
+    assert!(!s.harvest_dirty(VA + 0x1000), "a read-only translation is never dirty");
+}
+
 #[test]
 fn execute_needs_an_executable_mapping() {
     let (s, _, _) = space();
-    s.map(VA, 0x4000_0000, RW).unwrap();
+    s.map(VA, 0x4000_0000, RW, None).unwrap();
     assert_eq!(s.translate(VA, Access::Execute, HW), Err(HwFault::Permission));
     assert!(!s.resolve_access_fault(VA, Access::Execute), "a fetch from a non-executable page is the VM's");
     s.protect(VA, 0x1000, Perms { read: true, write: false, execute: true }).unwrap();
@@ -296,8 +317,8 @@ fn execute_needs_an_executable_mapping() {
 #[test]
 fn kernel_range_and_misalignment_are_refused() {
     let (s, _, _) = space();
-    assert_eq!(s.map(0x4000_0000, 0x4000_0000, RW), Err(MapError::OutOfRange));
-    assert_eq!(s.map(1 << 48, 0x4000_0000, RW), Err(MapError::OutOfRange));
+    assert_eq!(s.map(0x4000_0000, 0x4000_0000, RW, None), Err(MapError::OutOfRange));
+    assert_eq!(s.map(1 << 48, 0x4000_0000, RW, None), Err(MapError::OutOfRange));
     assert_eq!(s.unmap(VA + 1, 0x1000), Err(MapError::OutOfRange));
     assert_eq!(s.unmap(VA, u64::MAX), Err(MapError::OutOfRange));
 }
@@ -317,8 +338,8 @@ fn drop_flushes_the_asid_and_frees_own_tables_only() {
             tables.entry(s.root(), 0).load(core::sync::atomic::Ordering::SeqCst),
             Descriptor::table(kernel_l1).0
         );
-        s.map(VA, 0x4000_0000, RW).unwrap();
-        s.map(VA + (1 << 40), 0x4000_1000, RW).unwrap();
+        s.map(VA, 0x4000_0000, RW, None).unwrap();
+        s.map(VA + (1 << 40), 0x4000_1000, RW, None).unwrap();
         assert!(tables.free_count() < start);
         rec.take();
     }
@@ -349,7 +370,7 @@ fn asid_comes_back_after_the_flush() {
 fn each_harvest_invalidates_the_page_it_clears() {
     for hw in [SW, HW] {
         let (s, tables, rec) = space();
-        s.map(VA, 0x4000_0000, RW).unwrap();
+        s.map(VA, 0x4000_0000, RW, None).unwrap();
         if s.translate(VA, Access::Write, hw).is_err() {
             assert!(s.resolve_access_fault(VA, Access::Write));
         }
@@ -394,18 +415,18 @@ fn the_seam_is_loud_about_what_the_tables_refuse() {
     );
     assert!(
         panics(&|s| {
-            let _ = Translation::map(s, VA, 0x4000_0000, MmuFlags::EXECUTE);
+            let _ = Translation::map(s, VA, 0x4000_0000, MmuFlags::EXECUTE, None);
         }),
         "execute-only map"
     );
     assert!(
         panics(&|s| {
-            let _ = Translation::map(s, 0x1000, 0x4000_0000, MmuFlags::READ);
+            let _ = Translation::map(s, 0x1000, 0x4000_0000, MmuFlags::READ, None);
         }),
         "map below the range"
     );
     // What the tables accept goes through.
-    assert_eq!(Translation::map(&s, VA, 0x4000_0000, MmuFlags::READ | MmuFlags::EXECUTE), Ok(()));
+    assert_eq!(Translation::map(&s, VA, 0x4000_0000, MmuFlags::READ | MmuFlags::EXECUTE, None), Ok(()));
     Translation::protect(&s, VA, 0x1000, MmuFlags::READ, &mut |_| {});
     assert_eq!(Translation::query(&s, VA), Some((0x4000_0000, MmuFlags::READ)));
     Translation::unmap(&s, VA, 0x1000, &mut |_| {});

@@ -242,13 +242,14 @@ impl Translation for MockMmu {
         false
     }
 
-    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status> {
+    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags, access: Option<Access>) -> Result<(), Status> {
         self.check(va, PAGE_SIZE);
         Self::check_flags(flags);
         assert!(frame.is_multiple_of(PAGE_SIZE), "unaligned frame");
         let mut tables = self.tables();
         tables.log.push(MmuOp::Map { va, frame, flags });
-        let pte = Pte { frame, flags, accessed: false, dirty: false };
+        let dirty = access == Some(Access::Write) && flags.contains(MmuFlags::WRITE);
+        let pte = Pte { frame, flags, accessed: access.is_some(), dirty };
         tables.ptes.insert(va, pte);
         Ok(())
     }
@@ -306,8 +307,8 @@ mod tests {
     #[test]
     fn records_calls_and_updates_the_table() {
         let mmu = MockMmu::with_range(0, 1 << 30);
-        mmu.map(0x1000, 0x8000, RW).unwrap();
-        mmu.map(0x2000, 0x9000, MmuFlags::READ).unwrap();
+        mmu.map(0x1000, 0x8000, RW, None).unwrap();
+        mmu.map(0x2000, 0x9000, MmuFlags::READ, None).unwrap();
         mmu.protect(0x0, 0x3000, MmuFlags::READ, &mut |_| {});
         assert_eq!(mmu.query(0x1000), Some((0x8000, MmuFlags::READ)));
         mmu.unmap(0x2000, 0x1000, &mut |_| {});
@@ -329,7 +330,7 @@ mod tests {
     fn touch_checks_permissions_and_sets_accessed_and_dirty() {
         let mmu = MockMmu::with_range(0, 1 << 30);
         assert_eq!(mmu.touch(0x1000, Access::Read), Err(Access::Read));
-        mmu.map(0x1000, 0x8000, MmuFlags::READ).unwrap();
+        mmu.map(0x1000, 0x8000, MmuFlags::READ, None).unwrap();
         assert_eq!(mmu.touch(0x1234, Access::Write), Err(Access::Write));
         assert_eq!(mmu.touch(0x1234, Access::Execute), Err(Access::Execute));
         assert!(!mmu.harvest_accessed(0x1000));
@@ -365,7 +366,7 @@ mod tests {
     fn ranges_may_end_at_the_top_of_the_address_space() {
         let top = u64::MAX - PAGE_SIZE + 1;
         let mmu = MockMmu::with_range(top, PAGE_SIZE);
-        mmu.map(top, 0x8000, RW).unwrap();
+        mmu.map(top, 0x8000, RW, None).unwrap();
         mmu.protect(top, PAGE_SIZE, MmuFlags::READ, &mut |_| {});
         assert_eq!(mmu.query(top), Some((0x8000, MmuFlags::READ)));
         mmu.unmap(top, PAGE_SIZE, &mut |_| {});
@@ -381,6 +382,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "execute-only")]
     fn refuses_execute_only_translations() {
-        MockMmu::new().map(MOCK_ASPACE_BASE, 0x8000, MmuFlags::EXECUTE).unwrap();
+        MockMmu::new().map(MOCK_ASPACE_BASE, 0x8000, MmuFlags::EXECUTE, None).unwrap();
     }
 }

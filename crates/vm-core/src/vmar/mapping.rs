@@ -17,6 +17,7 @@ use alloc::vec::Vec;
 
 use spin::Mutex;
 
+use crate::fault::Access;
 use crate::platform::{MmuFlags, Translation};
 use crate::vmo::{FaultPage, Vmo, VmoMapping};
 use crate::{Status, PAGE_SIZE};
@@ -175,10 +176,17 @@ impl Mapping {
     }
 
     /// Installs `page` at `va` with the permissions of `va`'s run, minus
-    /// WRITE unless the VMO handed the page out writable. Returns `false`
+    /// WRITE unless the VMO handed the page out writable, as touched by the
+    /// faulting `access` ([`Translation::map`]). Returns `false`
     /// without installing anything when the mapping changed since
     /// `generation` was read: the caller looks the page up again.
-    pub fn install(&self, va: u64, page: FaultPage, generation: u64) -> Result<bool, Status> {
+    pub fn install(
+        &self,
+        va: u64,
+        page: FaultPage,
+        generation: u64,
+        access: Option<Access>,
+    ) -> Result<bool, Status> {
         let state = self.state.lock();
         if state.generation != generation {
             return Ok(false);
@@ -194,7 +202,7 @@ impl Mapping {
         // A run without permissions (MAP_RANGE of a PERM-less mapping)
         // needs no translation.
         if !flags.is_empty() {
-            self.mmu.map(va, page.frame, flags)?;
+            self.mmu.map(va, page.frame, flags, access)?;
         }
         Ok(true)
     }
@@ -211,7 +219,7 @@ impl Mapping {
             let page_va = va + (offset - first);
             // A change since `generation` stops the prefill; faults fill in
             // what it did not.
-            if self.mmu.query(page_va).is_none() && !self.install(page_va, page, generation)? {
+            if self.mmu.query(page_va).is_none() && !self.install(page_va, page, generation, None)? {
                 break;
             }
         }
