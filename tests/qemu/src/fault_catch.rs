@@ -14,6 +14,7 @@ use platform_virt::process::Process;
 use platform_virt::smp::run_on;
 use platform_virt::vm::AddressSpace;
 use platform_virt::Boot;
+use qemu_tests::access::{caught_load, caught_store, load, store};
 use zx::options::*;
 use zx::{Access, Status};
 
@@ -28,27 +29,6 @@ platform_virt::test_image!(
 const P: u64 = 4096;
 const R: u32 = ZX_VM_PERM_READ;
 const RW: u32 = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE;
-
-fn load(va: u64) -> u64 {
-    // SAFETY: `va` lies in a mapping of this CPU's address space, which no
-    // Rust reference covers; a fault there is the VM's, or `catch`'s.
-    unsafe { (va as *const u64).read_volatile() }
-}
-
-fn store(va: u64, value: u64) {
-    // SAFETY: as for `load`.
-    unsafe { (va as *mut u64).write_volatile(value) }
-}
-
-fn caught_load(va: u64) -> Result<u64, FatalFault> {
-    // SAFETY: the closure is one load and owns nothing.
-    unsafe { catch(|| load(va)) }
-}
-
-fn caught_store(va: u64, value: u64) -> Result<(), FatalFault> {
-    // SAFETY: the closure is one store and owns nothing.
-    unsafe { catch(|| store(va, value)) }
-}
 
 /// Two read-only mappings of one VMO and one of another: the faults name
 /// the VMO behind each address, and the CPU goes on after each.

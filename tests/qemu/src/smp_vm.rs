@@ -21,10 +21,11 @@ use platform_virt::smp::{cpu_count, cpu_index, run_on, run_on_all};
 use platform_virt::vm::{context, new_tables, AddressSpace};
 use platform_virt::wait::EventWaiter;
 use platform_virt::Boot;
+use qemu_tests::access::{load, store};
 use vm_core::platform::{MmuFlags, PhysAddr, Translation, Waiter};
 use zx::ops::*;
 use zx::options::*;
-use zx::{Handle, Status, Zx};
+use zx::{Access, Handle, Status, Zx};
 
 platform_virt::test_image!(
     four_cores_fault_on_one_shared_mapping,
@@ -45,18 +46,6 @@ const RW: u32 = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE;
 /// More pages than the tables invalidate one by one: their change takes a
 /// whole-ASID invalidation.
 const MANY: u64 = TLBI_PAGE_LIMIT as u64 + 16;
-
-fn load(va: u64) -> u64 {
-    // SAFETY: `va` lies in a mapping of this CPU's address space, which no
-    // Rust reference covers; a missing translation is a fault the VM
-    // resolves.
-    unsafe { (va as *const u64).read_volatile() }
-}
-
-fn store(va: u64, value: u64) {
-    // SAFETY: as for `load`.
-    unsafe { (va as *mut u64).write_volatile(value) }
-}
 
 fn new_process() -> Arc<Process> {
     Arc::new(Process::new().expect("a process"))
@@ -172,11 +161,11 @@ impl Translation for Gated {
     fn can_map_execute_only(&self) -> bool {
         Translation::can_map_execute_only(&*self.tables)
     }
-    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags) -> Result<(), Status> {
+    fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags, access: Option<Access>) -> Result<(), Status> {
         self.entered.store(true, SeqCst);
         EventWaiter.wake_all();
         EventWaiter.wait_until(&|| self.open.load(SeqCst));
-        Translation::map(&*self.tables, va, frame, flags)
+        Translation::map(&*self.tables, va, frame, flags, access)
     }
     fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
         Translation::unmap(&*self.tables, va, len, dirty)

@@ -13,6 +13,7 @@ use platform_virt::fault::catch;
 use platform_virt::process::Process;
 use platform_virt::vm::AddressSpace;
 use platform_virt::Boot;
+use qemu_tests::access::{load, store};
 use zx::ops::*;
 use zx::options::*;
 use zx::{Access, Handle, Status};
@@ -72,18 +73,6 @@ impl Drop for Env {
     fn drop(&mut self) {
         AddressSpace::leave();
     }
-}
-
-fn load(va: u64) -> u64 {
-    // SAFETY: `va` lies in a mapping of this CPU's address space, which no
-    // Rust reference covers; a missing translation is a fault the VM
-    // resolves (or, inside `catch`, returns).
-    unsafe { (va as *const u64).read_volatile() }
-}
-
-fn store(va: u64, value: u64) {
-    // SAFETY: as for `load`.
-    unsafe { (va as *mut u64).write_volatile(value) }
 }
 
 fn free_frames(boot: &Boot) -> usize {
