@@ -18,7 +18,7 @@ use std::time::Duration;
 use toolchain::Route;
 
 /// The bootable images and the packages they come from.
-const IMAGES: [(&str, &str); 11] = [
+const IMAGES: [(&str, &str); 12] = [
     ("hello", "hello"),
     ("boot", "qemu-tests"),
     ("frames", "qemu-tests"),
@@ -30,6 +30,7 @@ const IMAGES: [(&str, &str); 11] = [
     ("smp_vm", "qemu-tests"),
     ("fault_catch", "qemu-tests"),
     ("pager", "qemu-tests"),
+    ("writeback", "qemu-tests"),
 ];
 
 /// A QEMU test run is killed after this long: it has hung.
@@ -42,7 +43,7 @@ fn main() {
         Some("qemu") => boot_command(&args[1..], BootMode::Qemu),
         Some("gdb") => boot_command(&args[1..], BootMode::Gdb),
         Some("test") => test(),
-        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb> …\n{}", USAGE)),
+        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb> …\n{}", usage())),
     };
     match result {
         Ok(code) => exit(code),
@@ -53,12 +54,18 @@ fn main() {
     }
 }
 
-const USAGE: &str = "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N] [--el2]
+/// The commands and their options, then the images (from [`IMAGES`]).
+fn usage() -> String {
+    let images: Vec<&str> = IMAGES.iter().map(|(name, _)| *name).collect();
+    format!(
+        "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N] [--el2]
   qemu [IMAGE] [same options] [-- extra QEMU arguments]
   gdb  [IMAGE] [same options]
   test
-IMAGE: hello (default); test images boot, frames, data_abort, smp, smp_data_abort, vm, page_fault, smp_vm,
-       fault_catch, pager";
+IMAGE: one of {} (default: hello)",
+        images.join(", ")
+    )
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
@@ -108,11 +115,11 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
             "--smp" => smp = value()?.parse().map_err(|_| "--smp takes a count")?,
             "--el2" => el2 = true,
             image if !image.starts_with('-') => name = image.to_string(),
-            other => return Err(format!("unknown option {other}\n{USAGE}")),
+            other => return Err(format!("unknown option {other}\n{}", usage())),
         }
     }
     if !IMAGES.iter().any(|(n, _)| *n == name) {
-        return Err(format!("no image named {name}\n{USAGE}"));
+        return Err(format!("no image named {name}\n{}", usage()));
     }
     let dir = build_images()?;
     let mut boot = Boot::new(dir.join(&name), &cpu, mem);
@@ -170,13 +177,14 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
         runs.push((Boot::new(image("frames"), cpu, 128), Expect::TestsPass));
         runs.push((Boot::new(image("data_abort"), cpu, 128), Expect::FailsReporting(DATA_ABORT_REPORT)));
         // The VM through zx on the real tables, with four cores up; the
-        // user pager on four cores.
+        // user pager, dirty tracking and writeback on four cores.
         for (name, mem, expect) in [
             ("vm", 256, Expect::TestsPass),
             ("page_fault", 128, Expect::FailsReporting(PAGE_FAULT_REPORT)),
             ("smp_vm", 256, Expect::TestsPass),
             ("fault_catch", 128, Expect::TestsPass),
             ("pager", 128, Expect::TestsPass),
+            ("writeback", 128, Expect::TestsPass),
         ] {
             let mut b = Boot::new(image(name), cpu, mem);
             b.smp = 4;

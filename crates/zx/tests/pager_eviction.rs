@@ -161,3 +161,57 @@ fn a_vmo_runs_with_fewer_frames_than_its_pages() {
     // At most 47 pages fit at once: the second round asks for the rest again.
     assert!(reads >= 2 * PAGES - 47, "pages were evicted and supplied again ({reads} reads)");
 }
+
+#[test]
+fn written_back_pages_of_a_vmo_larger_than_memory_come_back_from_the_disk() {
+    // 17 frames (16 and the zero frame), a 64-page VMO mapped read-write,
+    // a pager thread supplying READs from a disk. Pages 20..28 are stored
+    // to, survive a pass over every page, are written back to the disk,
+    // evicted, and read again from the disk.
+    const PAGES: u64 = 64;
+    const K: u64 = 8;
+    let up = Arc::new(UserPager::on(Arc::new(Env::with_frames(17))));
+    let vmo = up.vmo(PAGES, K);
+    let va = up.env.map_rw(vmo, PAGES);
+    let disk: Arc<std::sync::Mutex<Vec<u8>>> = Arc::new(std::sync::Mutex::new(page_tags(K, 0, PAGES)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let pager = {
+        let (up, stop, disk) = (up.clone(), stop.clone(), disk.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                if let Some((key, command, first, pages)) = up.next_request(Duration::from_millis(20)) {
+                    assert_eq!((key, command), (K, ZX_PAGER_VMO_READ));
+                    let bytes =
+                        disk.lock().unwrap()[(first * P) as usize..((first + pages) * P) as usize].to_vec();
+                    let aux = up.env.vmo(pages);
+                    up.zx().vmo_write(aux, &bytes, 0).unwrap();
+                    up.zx().pager_supply_pages(up.pager, vmo, first * P, pages * P, aux, 0).unwrap();
+                    up.zx().handle_close(aux).unwrap();
+                }
+            }
+        })
+    };
+    let stored = 20..28u64;
+    let word = |page: u64| if stored.contains(&page) { !(page as u8) } else { tag(K, page) };
+    let pass = |what: &str| {
+        for page in 0..PAGES {
+            assert_eq!(up.env.load(va + page * P, 1), Ok(vec![word(page)]), "{what}: page {page}");
+        }
+    };
+    for page in 0..PAGES {
+        assert_eq!(up.env.load(va + page * P, 1), Ok(vec![tag(K, page)]));
+    }
+    for page in stored.clone() {
+        up.env.store(va + page * P, &[!(page as u8)]).unwrap();
+    }
+    pass("after the stores");
+    assert_eq!(dirty_ranges(&up, vmo), [(20, 8, false)]);
+    up.begin(vmo, 20, 8);
+    let bytes = up.env.read(vmo, 20 * P, 8 * P as usize);
+    disk.lock().unwrap()[(20 * P) as usize..(28 * P) as usize].copy_from_slice(&bytes);
+    up.end(vmo, 20, 8);
+    assert!(up.env.machine.ctx.reclaim() >= 8);
+    pass("after the writeback");
+    stop.store(true, Ordering::SeqCst);
+    pager.join().unwrap();
+}
