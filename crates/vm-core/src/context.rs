@@ -21,6 +21,7 @@ pub struct VmContext {
     zero_frame: PhysAddr,
     discardable: spin::Mutex<Vec<Weak<Vmo>>>,
     evictable: spin::Mutex<Vec<Evictable>>,
+    evicted: core::sync::atomic::AtomicU64,
 }
 
 /// A frame allocator that hands out at most `limit` frames at once from
@@ -91,6 +92,7 @@ impl VmContext {
             zero_frame,
             discardable: spin::Mutex::new(Vec::new()),
             evictable: spin::Mutex::new(Vec::new()),
+            evicted: core::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -106,6 +108,12 @@ impl VmContext {
     /// frames freed.
     pub fn reclaim(&self) -> u64 {
         self.discard_all() + self.evict(u64::MAX)
+    }
+
+    /// How many Clean pager pages reclaims and memory pressure have evicted
+    /// in this context so far.
+    pub fn evicted_pages(&self) -> u64 {
+        self.evicted.load(core::sync::atomic::Ordering::Relaxed)
     }
 
     /// Frees some frames for an allocation that found none: Clean pager
@@ -142,6 +150,7 @@ impl VmContext {
             }
             freed += evict_from(family, self, max - freed);
         }
+        self.evicted.fetch_add(freed, core::sync::atomic::Ordering::Relaxed);
         freed
     }
 

@@ -34,6 +34,7 @@ fn a_reclaim_evicts_clean_pages_only_and_they_are_asked_for_again() {
     begin(&up, vmo, 2);
     assert_eq!(up.env.machine.used_frames(), 4);
     assert_eq!(up.env.machine.ctx.reclaim(), 2, "pages 0 and 3 are Clean");
+    assert_eq!(up.env.machine.ctx.evicted_pages(), 2);
     assert_eq!(up.env.machine.used_frames(), 2);
     // The Dirty and AwaitingClean pages read without a request.
     assert_eq!(up.env.read(vmo, P, 1), [0xd0]);
@@ -160,6 +161,8 @@ fn a_vmo_runs_with_fewer_frames_than_its_pages() {
     let reads = pager.join().unwrap();
     // At most 47 pages fit at once: the second round asks for the rest again.
     assert!(reads >= 2 * PAGES - 47, "pages were evicted and supplied again ({reads} reads)");
+    let evicted = up.env.machine.ctx.evicted_pages();
+    assert!(evicted >= reads - PAGES, "every page read again was evicted first ({evicted} evictions)");
 }
 
 #[test]
