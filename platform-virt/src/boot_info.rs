@@ -1,5 +1,5 @@
 //! What the device tree tells the platform: RAM, reservations, the console,
-//! the PSCI conduit, CPUs and the boot arguments.
+//! the PSCI conduit, CPUs, virtio-mmio slots and the boot arguments.
 //!
 //! Plain Rust over the `fdt` crate, tested on the host against a device tree
 //! dumped from QEMU's virt board.
@@ -48,6 +48,23 @@ impl CpuList {
     }
 }
 
+/// The most virtio-mmio slots kept (QEMU's virt board has 32).
+pub const MAX_VIRTIO_MMIO: usize = 32;
+
+/// The register windows of up to [`MAX_VIRTIO_MMIO`] `virtio,mmio` nodes, in
+/// device tree order. A slot may hold no device (its device ID reads 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VirtioMmioList {
+    slots: [PhysRange; MAX_VIRTIO_MMIO],
+    len: usize,
+}
+
+impl VirtioMmioList {
+    pub fn as_slice(&self) -> &[PhysRange] {
+        &self.slots[..self.len]
+    }
+}
+
 /// The facts the platform takes from the device tree.
 #[derive(Clone, Copy)]
 pub struct BootInfo<'a> {
@@ -65,6 +82,8 @@ pub struct BootInfo<'a> {
     pub cpus: usize,
     /// The MPIDRs of the first [`MAX_CPUS`] of them that have a `reg`.
     pub mpidrs: CpuList,
+    /// The `virtio,mmio` register windows.
+    pub virtio_mmio: VirtioMmioList,
     /// `/chosen/bootargs`, empty when absent.
     pub bootargs: &'a str,
 }
@@ -115,6 +134,15 @@ impl<'a> BootInfo<'a> {
             mpidrs.mpidrs[mpidrs.len] = mpidr as u64;
             mpidrs.len += 1;
         }
+        let mut virtio_mmio = VirtioMmioList { slots: [PhysRange::new(0, 0); MAX_VIRTIO_MMIO], len: 0 };
+        let windows =
+            fdt.all_nodes().filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "virtio,mmio")));
+        for region in windows.filter_map(|n| n.reg()?.next()).take(MAX_VIRTIO_MMIO) {
+            let start = region.starting_address as u64;
+            virtio_mmio.slots[virtio_mmio.len] =
+                PhysRange::new(start, start + region.size.unwrap_or(0) as u64);
+            virtio_mmio.len += 1;
+        }
         Ok(BootInfo {
             dtb: PhysRange::new(pa, pa + fdt.total_size() as u64),
             ram,
@@ -123,6 +151,7 @@ impl<'a> BootInfo<'a> {
             psci,
             cpus: fdt.cpus().count(),
             mpidrs,
+            virtio_mmio,
             bootargs: fdt.chosen().bootargs().unwrap_or(""),
         })
     }
@@ -166,6 +195,10 @@ mod tests {
         assert_eq!(info.dtb, PhysRange::new(0x4000_0000, 0x4000_0000 + VIRT_DTB.len() as u64));
         assert_eq!(info.bootargs, "");
         assert_eq!(info.reserved.total(), 0);
+        let slots = info.virtio_mmio.as_slice();
+        assert_eq!(slots.len(), 32);
+        assert!(slots.contains(&PhysRange::new(0x0a00_0000, 0x0a00_0200)));
+        assert!(slots.contains(&PhysRange::new(0x0a00_3e00, 0x0a00_4000)));
     }
 
     /// Dumped with `qemu-system-aarch64 -M virt,gic-version=3,dumpdtb=…

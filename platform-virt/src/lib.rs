@@ -4,7 +4,8 @@
 //! crate, a PL011 console behind `log`, a heap and a frame allocator from
 //! `buddy_system_allocator` over the RAM the tree reports, the MMU with
 //! vm-core's address spaces on it, SMP, exception vectors that resolve page
-//! faults, PSCI and semihosting power-off, and the QEMU test harness.
+//! faults, a virtio block device (`virtio-drivers`), PSCI and semihosting
+//! power-off, and the QEMU test harness.
 //!
 //! The parts that are plain Rust (device tree reading, the memory map, the
 //! frame allocator's bookkeeping, syndrome decoding, the translation tables
@@ -25,7 +26,7 @@
 //! | caches | `cache` (`cache::CpuCaches`) over `mmu::maintenance` (the instructions) |
 //! | memory | `frames` (the frame allocator, `frames::global`) |
 //! | faults as values, the end of a run | `fault`, `fatal` (reports, the panic handler) |
-//! | devices and this CPU | `console`, `power`, `cpu` |
+//! | devices and this CPU | `block` (virtio-blk), `console`, `power`, `cpu` |
 //! | facts | `boot_info`, `memory_map`, `esr` |
 //!
 //! `mmu::maintenance` sits below `cache`, which sits below the rest of
@@ -41,6 +42,8 @@ pub mod frames;
 pub mod memory_map;
 pub mod mmu;
 
+#[cfg(target_os = "none")]
+pub mod block;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
