@@ -1,6 +1,6 @@
 # Recipes for people who have `just`; each is a thin call of the xtask.
 
-# Boot the default image (hello) on QEMU virt; e.g. `just run --cpu max --el2`.
+# Boot the default image (block_pager) on QEMU virt; e.g. `just run --cpu max --el2`.
 run *ARGS:
     cargo xtask run {{ARGS}}
 

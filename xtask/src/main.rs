@@ -1,13 +1,14 @@
 //! `cargo xtask`: set-up, images, QEMU.
 //!
 //! ```text
-//! cargo xtask run  [IMAGE] [--cpu CPU] [--mem MIB] [--smp N] [--el2]   boot an image (default: hello)
+//! cargo xtask run  [IMAGE] [--cpu CPU] [--mem MIB] [--smp N] [--el2]   boot an image (default: block_pager)
 //! cargo xtask test                                                      every host test and QEMU test
 //! cargo xtask qemu [IMAGE] [options] [-- QEMU ARGS]                     boot with extra QEMU arguments
 //! cargo xtask gdb  [IMAGE] [options]                                    boot halted, waiting for gdb on :1234
 //! ```
 //! Every command first installs what is missing (see `toolchain`).
 
+mod disk;
 mod qemu;
 mod toolchain;
 
@@ -17,21 +18,37 @@ use std::process::{exit, Command};
 use std::time::Duration;
 use toolchain::Route;
 
-/// The bootable images and the packages they come from.
-const IMAGES: [(&str, &str); 12] = [
-    ("hello", "hello"),
-    ("boot", "qemu-tests"),
-    ("frames", "qemu-tests"),
-    ("data_abort", "qemu-tests"),
-    ("smp", "qemu-tests"),
-    ("smp_data_abort", "qemu-tests"),
-    ("vm", "qemu-tests"),
-    ("page_fault", "qemu-tests"),
-    ("smp_vm", "qemu-tests"),
-    ("fault_catch", "qemu-tests"),
-    ("pager", "qemu-tests"),
-    ("writeback", "qemu-tests"),
+/// The bootable images, the packages they come from, and the CPUs they
+/// boot with unless `--smp` says otherwise.
+const IMAGES: [(&str, &str, u32); 15] = [
+    ("block_pager", "block_pager", 4),
+    ("cow_snapshot", "cow_snapshot", 4),
+    ("jit", "jit", 1),
+    ("hello", "hello", 1),
+    ("boot", "qemu-tests", 1),
+    ("frames", "qemu-tests", 1),
+    ("data_abort", "qemu-tests", 1),
+    ("smp", "qemu-tests", 4),
+    ("smp_data_abort", "qemu-tests", 4),
+    ("vm", "qemu-tests", 4),
+    ("page_fault", "qemu-tests", 4),
+    ("smp_vm", "qemu-tests", 4),
+    ("fault_catch", "qemu-tests", 4),
+    ("pager", "qemu-tests", 4),
+    ("writeback", "qemu-tests", 4),
 ];
+
+/// The image `cargo xtask run` boots without a name: the block pager, the
+/// job this library exists for.
+const DEFAULT_IMAGE: &str = "block_pager";
+
+/// The images that run over a disk image ([`disk`]).
+const DISK_IMAGES: [&str; 1] = ["block_pager"];
+
+/// Where the disk image of a run of `name` is kept: `target/disks/`.
+fn disk_path(name: &str) -> PathBuf {
+    root().join("target").join("disks").join(format!("{name}.img"))
+}
 
 /// A QEMU test run is killed after this long: it has hung.
 const HANG_LIMIT: Duration = Duration::from_secs(300);
@@ -56,13 +73,13 @@ fn main() {
 
 /// The commands and their options, then the images (from [`IMAGES`]).
 fn usage() -> String {
-    let images: Vec<&str> = IMAGES.iter().map(|(name, _)| *name).collect();
+    let images: Vec<&str> = IMAGES.iter().map(|(name, _, _)| *name).collect();
     format!(
         "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N] [--el2]
   qemu [IMAGE] [same options] [-- extra QEMU arguments]
   gdb  [IMAGE] [same options]
   test
-IMAGE: one of {} (default: hello)",
+IMAGE: one of {} (default: {DEFAULT_IMAGE})",
         images.join(", ")
     )
 }
@@ -80,7 +97,7 @@ fn build_images() -> Result<PathBuf, String> {
         Route::Rustup => root.join("target"),
         Route::Debian => root.join("target").join("debian-route"),
     };
-    let mut packages: Vec<&str> = IMAGES.iter().map(|(_, p)| *p).collect();
+    let mut packages: Vec<&str> = IMAGES.iter().map(|(_, p, _)| *p).collect();
     packages.dedup();
     println!("xtask: building images for {} ({route:?} route)", toolchain::TARGET);
     let status = toolchain::image_build_command(route, &root, &packages, &target_dir)
@@ -104,27 +121,33 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
         Some(i) if mode == BootMode::Qemu => (&args[..i], &args[i + 1..]),
         _ => (args, &[][..]),
     };
-    let mut name = "hello".to_string();
-    let (mut cpu, mut mem, mut smp, mut el2) = ("cortex-a72".to_string(), 128, 1, false);
+    let mut name = DEFAULT_IMAGE.to_string();
+    let (mut cpu, mut mem, mut smp, mut el2) = ("cortex-a72".to_string(), 128, None, false);
     let mut it = ours.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--cpu" => cpu = value()?,
             "--mem" => mem = value()?.parse().map_err(|_| "--mem takes MiB")?,
-            "--smp" => smp = value()?.parse().map_err(|_| "--smp takes a count")?,
+            "--smp" => smp = Some(value()?.parse().map_err(|_| "--smp takes a count")?),
             "--el2" => el2 = true,
             image if !image.starts_with('-') => name = image.to_string(),
             other => return Err(format!("unknown option {other}\n{}", usage())),
         }
     }
-    if !IMAGES.iter().any(|(n, _)| *n == name) {
+    let Some(&(_, _, cores)) = IMAGES.iter().find(|(n, _, _)| *n == name) else {
         return Err(format!("no image named {name}\n{}", usage()));
-    }
+    };
     let dir = build_images()?;
     let mut boot = Boot::new(dir.join(&name), &cpu, mem);
-    boot.smp = smp;
+    boot.smp = smp.unwrap_or(cores);
     boot.el2 = el2;
+    if DISK_IMAGES.contains(&name.as_str()) {
+        let path = disk_path(&name);
+        disk::create(&path)?;
+        println!("xtask: a fresh disk image at {}", path.display());
+        boot.disk = Some(path);
+    }
     let mut cmd = boot.command();
     cmd.args(extra);
     if mode == BootMode::Gdb {
@@ -134,7 +157,15 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
     }
     println!("xtask: {}", describe_command(&cmd));
     let status = cmd.status().map_err(|e| format!("starting qemu-system-aarch64: {e}"))?;
-    Ok(status.code().unwrap_or(1))
+    let code = status.code().unwrap_or(1);
+    match &boot.disk {
+        Some(path) if code == 0 => {
+            let verdict = disk::verify(path)?;
+            println!("xtask: the disk image after the run ({}): {verdict}", path.display());
+            Ok(0)
+        }
+        _ => Ok(code),
+    }
 }
 
 fn describe_command(cmd: &Command) -> String {
@@ -158,7 +189,51 @@ enum Expect {
     Boots,
     /// The run failed, with one report that says all of these.
     FailsReporting(&'static [&'static str]),
+    /// The run exited with 0 after printing each of these lines, and left
+    /// its disk image as [`disk::verify`] wants it.
+    WritesDisk(&'static [&'static str]),
+    /// An example exited with 0 after printing each of these (in lines,
+    /// anywhere).
+    Prints(&'static [&'static str]),
 }
+
+/// What the copy-on-write example prints when the snapshot and its parent
+/// each see only their own writes.
+const COW_SNAPSHOT_LINES: &[&str] = &[
+    "step 2: a ZX_VMO_CHILD_SNAPSHOT child",
+    "snapshot holds \"page 0, first version\", \"page 1, first version\"",
+    "step 3: CPU 1 wrote page 0 of the parent through its mapping",
+    "parent   holds \"page 0, the parent's write\", \"page 1, first version\"",
+    "snapshot holds \"page 0, first version\", \"page 1, the snapshot's write\"",
+    ", as before it",
+    "cow_snapshot: every check passed",
+];
+
+/// What the JIT example prints when both versions of its code ran.
+const JIT_LINES: &[&str] = &[
+    "vmar_map READ|EXECUTE refused (AccessDenied)",
+    "ZX_VMO_OP_CACHE_SYNC over the 8 bytes of code",
+    ": it returned 42",
+    "again: it returned 1234",
+    ", as before it",
+    "jit: every check passed",
+];
+
+/// What the block pager prints on its way (beginnings of its lines).
+const BLOCK_PAGER_LINES: &[&str] = &[
+    "disk: virtio-blk at 0x",
+    "pager: serving READs on core 1",
+    "readers: cores 2 and 3 faulted in all 512 pages through the mapping",
+    "vmo_read: the whole disk, as on the device; COMMIT of pages 200..216: ok",
+    "writers: cores 2 and 3 store ",
+    "writeback: ",
+    "writers: the last round; readers: core 3 loaded every page again, evicting ",
+    "the page past the disk's end: vmo_read and a load both get ZX_ERR_IO",
+    "a shrink and a grow made a 16-page dirty zero tail",
+    "writeback: a last loop wrote ",
+    "pager: ",
+    "the process is gone and every frame is back; powering off",
+];
 
 /// An unexpected data abort, with its decoded syndrome.
 const DATA_ABORT_REPORT: &[&str] = &["unexpected exception", "DataAbortSameEl", "ESR_EL1=", "FAR_EL1="];
@@ -170,6 +245,14 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
     let image = |name: &str| dir.join(name);
     let mut runs = Vec::new();
     for cpu in ["cortex-a72", "max"] {
+        // The default run, each over its own fresh disk image.
+        let mut b = Boot::new(image("block_pager"), cpu, 128);
+        (b.smp, b.disk) = (4, Some(disk_path(&format!("block_pager-test-{cpu}"))));
+        runs.push((b, Expect::WritesDisk(BLOCK_PAGER_LINES)));
+        let mut b = Boot::new(image("cow_snapshot"), cpu, 128);
+        b.smp = 4;
+        runs.push((b, Expect::Prints(COW_SNAPSHOT_LINES)));
+        runs.push((Boot::new(image("jit"), cpu, 128), Expect::Prints(JIT_LINES)));
         runs.push((Boot::new(image("hello"), cpu, 128), Expect::Boots));
         let mut el2 = Boot::new(image("hello"), cpu, 128);
         el2.el2 = true;
@@ -213,8 +296,20 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
     runs
 }
 
-fn judge(run: &qemu::Run, expect: &Expect) -> Option<String> {
+fn judge(run: &qemu::Run, boot: &Boot, expect: &Expect) -> Option<String> {
     match expect {
+        Expect::WritesDisk(lines) => run.failure(false).or_else(|| {
+            let missing = lines.iter().find(|l| !run.output.lines().any(|line| line.starts_with(*l)));
+            if let Some(line) = missing {
+                return Some(format!("no line starting {line:?}"));
+            }
+            let path = boot.disk.as_ref().expect("a disk run has a disk");
+            disk::verify(path).err()
+        }),
+        Expect::Prints(needles) => run.failure(false).or_else(|| {
+            let missing = needles.iter().find(|n| !run.output.contains(*n))?;
+            Some(format!("{missing:?} was not printed"))
+        }),
         Expect::TestsPass => run.failure(true),
         Expect::Boots => run.failure(false).or_else(|| {
             (!run.output.contains("memory map from the device tree") || !run.output.contains("free frames"))
@@ -249,8 +344,11 @@ fn test() -> Result<i32, String> {
     println!("xtask: QEMU tests");
     let (mut passed, mut failed) = (0, 0);
     for (boot, expect) in qemu_tests(&dir) {
+        if let Some(path) = &boot.disk {
+            disk::create(path)?;
+        }
         let run = qemu::run(&boot, HANG_LIMIT, false)?;
-        match judge(&run, &expect) {
+        match judge(&run, &boot, &expect) {
             None => {
                 passed += 1;
                 println!("qemu {} ... ok", boot.describe());

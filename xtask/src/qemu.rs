@@ -19,11 +19,13 @@ pub struct Boot {
     pub el2: bool,
     /// Extra boot arguments (QEMU's `-append`, the tree's `/chosen/bootargs`).
     pub bootargs: String,
+    /// A raw disk image attached as a virtio-blk device (virtio-mmio).
+    pub disk: Option<PathBuf>,
 }
 
 impl Boot {
     pub fn new(image: PathBuf, cpu: &str, mem_mib: u32) -> Self {
-        Boot { image, cpu: cpu.to_string(), mem_mib, smp: 1, el2: false, bootargs: String::new() }
+        Boot { image, cpu: cpu.to_string(), mem_mib, smp: 1, el2: false, bootargs: String::new(), disk: None }
     }
 
     /// A short description for result lines.
@@ -57,6 +59,11 @@ impl Boot {
             .args(["-semihosting", "-kernel"])
             .arg(&self.image)
             .args(["-append", bootargs.trim_end()]);
+        if let Some(disk) = &self.disk {
+            let drive = format!("file={},if=none,format=raw,id=disk", disk.display());
+            cmd.args(["-global", "virtio-mmio.force-legacy=false", "-drive", &drive])
+                .args(["-device", "virtio-blk-device,drive=disk"]);
+        }
         cmd
     }
 }
@@ -186,5 +193,10 @@ mod tests {
         let joined = args.join(" ");
         assert!(joined.contains("-M virt,virtualization=on -cpu max,pauth-impdef=on -m 512M"));
         assert!(joined.ends_with("-append semihosting ram_mib=512 entry_el=2"));
+        b.disk = Some("d.img".into());
+        let args: Vec<String> = b.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(args
+            .join(" ")
+            .contains("-drive file=d.img,if=none,format=raw,id=disk -device virtio-blk-device,drive=disk"));
     }
 }

@@ -1,4 +1,4 @@
-//! The default image of `cargo xtask run`. The platform prints the memory map
+//! The smallest image: the platform prints the memory map
 //! it found in the device tree and the frame allocator's free frames before
 //! calling `main`.
 #![no_std]
