@@ -6,6 +6,12 @@
 //! with [`POISON`], so a page vm-core forgets to zero or fill shows up in the
 //! contents tests. Freeing twice, freeing or touching a frame that is not
 //! allocated, and foreign addresses panic.
+//!
+//! Allocation failure can be injected: after [`MockFrames::fail_after`]`(n)`
+//! the next `n` allocations behave as usual and every later one fails as an
+//! exhausted pool would, until [`MockFrames::disarm`]. Running a step once
+//! for each `n` from 0 until it completes without a refusal makes each of
+//! its allocations in turn the first to fail.
 
 use std::boxed::Box;
 use std::sync::Mutex;
@@ -26,6 +32,10 @@ struct Pool {
     frames: Vec<Option<Frame>>,
     /// Free indices; popped from the back, lowest address first.
     free: Vec<usize>,
+    /// While failure is injected: how many more allocations may succeed.
+    allowed: Option<u64>,
+    /// Allocations refused by injection since it was last armed.
+    refused: u64,
 }
 
 /// A [`FrameAllocator`] over `count` host-memory frames.
@@ -42,6 +52,8 @@ impl MockFrames {
             pool: Mutex::new(Pool {
                 frames: (0..count).map(|_| None).collect(),
                 free: (0..count).rev().collect(),
+                allowed: None,
+                refused: 0,
             }),
         }
     }
@@ -54,6 +66,23 @@ impl MockFrames {
     /// How many frames are allocated now.
     pub fn used(&self) -> usize {
         self.count - self.free_count()
+    }
+
+    /// Injects allocation failure: the next `n` allocations succeed (while
+    /// frames are free), every later one returns `None` until
+    /// [`MockFrames::disarm`]. Frees and [`FrameAllocator::free_count`] are
+    /// unaffected.
+    pub fn fail_after(&self, n: u64) {
+        let mut pool = self.pool.lock().unwrap();
+        pool.allowed = Some(n);
+        pool.refused = 0;
+    }
+
+    /// Ends failure injection; returns how many allocations it refused.
+    pub fn disarm(&self) -> u64 {
+        let mut pool = self.pool.lock().unwrap();
+        pool.allowed = None;
+        core::mem::take(&mut pool.refused)
     }
 
     fn index(&self, frame: PhysAddr) -> usize {
@@ -74,6 +103,14 @@ impl MockFrames {
 impl FrameAllocator for MockFrames {
     fn alloc(&self) -> Option<PhysAddr> {
         let mut pool = self.pool.lock().unwrap();
+        match pool.allowed {
+            Some(0) => {
+                pool.refused += 1;
+                return None;
+            }
+            Some(ref mut left) => *left -= 1,
+            None => {}
+        }
         let index = pool.free.pop()?;
         pool.frames[index] = Some(Box::new([POISON; PAGE_SIZE as usize]));
         Some(BASE + index as u64 * PAGE_SIZE)
@@ -135,6 +172,20 @@ mod tests {
         assert_eq!(f.alloc(), Some(a));
         f.read(a, 10, &mut buf);
         assert_eq!(buf, [POISON; 4], "reused frames are poisoned again");
+    }
+
+    #[test]
+    fn injected_failure_refuses_after_n() {
+        let f = MockFrames::new(4);
+        f.fail_after(1);
+        let a = f.alloc().unwrap();
+        assert_eq!((f.alloc(), f.alloc()), (None, None));
+        assert_eq!(f.free_count(), 3, "a refusal takes nothing");
+        f.free(a);
+        assert_eq!(f.alloc(), None, "frees do not re-arm it");
+        assert_eq!(f.disarm(), 3);
+        assert_eq!(f.alloc(), Some(a));
+        assert_eq!(f.disarm(), 0);
     }
 
     #[test]
