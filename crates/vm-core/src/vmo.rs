@@ -484,13 +484,18 @@ impl Vmo {
             if !self.resizable {
                 return Err(Status::Unavailable);
             }
+            // Whoever sees the range that goes is told before the resize
+            // clips the at-least-on-write children's windows onto it: their
+            // translations of the freed pages must go too.
+            if size < old {
+                fam.notify_seeing(leaf, size, old, NoticeKind::Unmap, notices);
+            }
             fam.cow.resize(leaf, size, notices.frames());
             fam.note_modified(leaf);
             if size < old {
                 if let Some(source) = fam.source.as_mut().filter(|_| fam.cow.is_paged(leaf)) {
                     source.truncate(size / PAGE_SIZE, fam.cow.pages(leaf));
                 }
-                fam.notify_seeing(leaf, size, old, NoticeKind::Unmap, notices);
             } else if fam.cow.is_paged(leaf) {
                 let _new_tail = fam.cow.zero_range(leaf, old, size, DirtyState::Dirty, notices.frames());
             }

@@ -179,3 +179,24 @@ fn vmar_op_range_commits_and_prefetches_through_mappings() {
     assert_eq!(up.env.load(va + 3 * P, 1), Ok(vec![tag(7, 3)]));
     up.expect_no_request();
 }
+
+#[test]
+fn a_root_shrink_unmaps_what_a_clones_mapping_saw_of_it() {
+    // Found by the model check (zx-model): the shrink clipped the clone's
+    // window onto the root before telling the clone's mappings, which kept
+    // translations to the freed root pages.
+    let up = UserPager::new();
+    let root = up.vmo_with(4, 1, ZX_VMO_RESIZABLE);
+    let clone = up.zx().vmo_create_child(root, ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, 0, 4 * P).unwrap();
+    up.supply(root, 1, 0, 4);
+    let va = up.env.map_rw(clone, 4);
+    for page in 0..4 {
+        assert_eq!(up.env.load(va + page * P, 1), Ok(vec![tag(1, page)]));
+    }
+    up.zx().vmo_set_size(root, P).unwrap();
+    assert_eq!(up.env.load(va, 1), Ok(vec![tag(1, 0)]));
+    for page in 1..4 {
+        assert_eq!(up.env.load(va + page * P, 1), Ok(vec![0]), "page {page} is past the root's end");
+    }
+    up.expect_no_request();
+}
