@@ -1521,3 +1521,25 @@ with_and_without_trap_dirty!(
     a_mapping_of_a_written_back_zero_range_sees_the_supplied_page_trap_dirty,
     a_mapping_of_a_written_back_zero_range_sees_the_supplied_page_no_trap_dirty
 );
+
+/// A write into a dirty zero range that a mapping reads as the zero frame:
+/// the mapping then reads the written bytes (with TRAP_DIRTY, OP_DIRTY
+/// commits the zero pages, and the mapping of the zero frame must go).
+/// Found by the model check (zx-model).
+fn mapped_zero_range_written(options: u32) {
+    let up = Arc::new(UserPager::new());
+    let vmo = up.vmo_with(2, K, options | RESIZABLE);
+    let va = up.env.map_rw(vmo, 2);
+    up.resize(vmo, 0);
+    up.resize(vmo, 2);
+    assert_eq!(up.env.load(va + P, 1), Ok(vec![0]), "the zero tail reads zero through the mapping");
+    write_approved(&up, options, vmo, 1, 100, 47, (1, 1));
+    assert_eq!(up.env.load(va + P, 1), Ok(vec![47]));
+    assert_eq!(up.env.read(vmo, P, 1), [47]);
+}
+with_and_without_trap_dirty!(
+    mapped_zero_range_written,
+    0,
+    mapped_zero_range_written_trap_dirty,
+    mapped_zero_range_written_no_trap_dirty
+);

@@ -115,19 +115,22 @@ impl Vmo {
             })
             .sum();
         let mut reserve = Reserve::new(notices.frames(), zeros)?;
-        let mut dirtied = Runs::default();
+        let (mut dirtied, mut committed) = (Runs::default(), Runs::default());
         for index in start..end {
             let at = index * PAGE_SIZE;
             match fam.cow.entry(root, at) {
                 Entry::Page { state: DirtyState::Dirty, .. } => continue,
                 Entry::Page { .. } => fam.cow.set_state(root, at, DirtyState::Dirty),
                 _ => {
-                    // A marker or zero range: a real zero page now.
+                    // A marker or zero range: a real zero page now, which
+                    // the mappings of the zero frame there must find.
                     let _fresh = fam.cow.fork(root, at, &mut reserve);
+                    committed.add(at);
                 }
             }
             dirtied.add(at);
         }
+        fam.notify_runs(root, &committed, notices);
         let source = fam.source.as_mut().expect("a pager family");
         for &(s, e) in &dirtied.0 {
             source.dirtied(s / PAGE_SIZE, e / PAGE_SIZE, fam.cow.pages(root));
