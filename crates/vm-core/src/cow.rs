@@ -475,10 +475,11 @@ impl CowTree {
     }
 
     /// Creates an at-least-on-write child of visible node `parent`, seeing
-    /// its bytes from `offset` for `size` live (those below the parent's
-    /// size). O(1).
-    pub fn clone_at_least_on_write(&mut self, parent: NodeId, offset: u64, size: u64) -> NodeId {
-        let limit = size.min(self.size(parent).saturating_sub(offset));
+    /// its bytes from `offset` for `size` live: those below `limit` (the end
+    /// of the slice the child was made from, if it was) and the parent's
+    /// size. O(1).
+    pub fn clone_at_least_on_write(&mut self, parent: NodeId, offset: u64, size: u64, limit: u64) -> NodeId {
+        let limit = size.min(limit.min(self.size(parent)).saturating_sub(offset));
         let child = self.add(Self::new_node(size, Some(parent), offset, limit));
         self.node_mut(parent).children.push(child);
         child
@@ -920,8 +921,8 @@ mod tests {
         let mut t = CowTree::default();
         let root = t.add_root(8 * P, true);
         assert_eq!(t.lookup(root, 3 * P), Content::Missing { root_offset: 3 * P });
-        let child = t.clone_at_least_on_write(root, 2 * P, 4 * P);
-        let grandchild = t.clone_at_least_on_write(child, P, 2 * P);
+        let child = t.clone_at_least_on_write(root, 2 * P, 4 * P, u64::MAX);
+        let grandchild = t.clone_at_least_on_write(child, P, 2 * P, u64::MAX);
         assert_eq!(t.lookup(grandchild, 0), Content::Missing { root_offset: 3 * P });
         assert_eq!(t.missing_run(grandchild, 0, 2 * P), 2 * P);
         // A page supplied to the root bounds the run and is seen live.
@@ -956,7 +957,7 @@ mod tests {
         let frames = MockFrames::new(4);
         let mut t = CowTree::default();
         let root = t.add_root(8 * P, true);
-        let child = t.clone_at_least_on_write(root, 0, 8 * P);
+        let child = t.clone_at_least_on_write(root, 0, 8 * P, u64::MAX);
         t.resize(root, 2 * P, &frames);
         assert_eq!(t.lookup(child, P), Content::Missing { root_offset: P });
         assert_eq!(t.lookup(child, 2 * P), Content::Zero);

@@ -200,3 +200,21 @@ fn a_root_shrink_unmaps_what_a_clones_mapping_saw_of_it() {
     }
     up.expect_no_request();
 }
+
+#[test]
+fn a_clone_of_a_slice_sees_nothing_past_the_slice() {
+    // Found by the model check: the clone's window onto the root ran to the
+    // root's end, not the slice's (digest §2.10: out-of-parent ranges read
+    // zero).
+    let up = UserPager::new();
+    let root = up.vmo(4, 1);
+    up.supply(root, 1, 0, 4);
+    let slice = up.zx().vmo_create_child(root, ZX_VMO_CHILD_SLICE, P, P).unwrap();
+    let clone = up.zx().vmo_create_child(slice, ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, 0, 3 * P).unwrap();
+    assert_eq!(page(&up, clone, 0), filled(tag(1, 1)));
+    for p in 1..3 {
+        assert_eq!(page(&up, clone, p), filled(0), "page {p} is past the slice");
+    }
+    let va = up.env.map_rw(clone, 3);
+    assert_eq!(up.env.load(va + 2 * P, 1), Ok(vec![0]));
+}
