@@ -218,3 +218,20 @@ fn a_clone_of_a_slice_sees_nothing_past_the_slice() {
     let va = up.env.map_rw(clone, 3);
     assert_eq!(up.env.load(va + 2 * P, 1), Ok(vec![0]));
 }
+
+#[test]
+fn a_clones_mapping_reads_what_its_vmo_read_reads_after_a_root_write_into_a_zero_range() {
+    // Found by the model check: the root's write into a zero range gave it
+    // a new page, but the clone's mapping kept the zero frame it had mapped
+    // there, while vmo_read of the clone read the write.
+    let up = UserPager::new();
+    let root = up.vmo(2, 1);
+    up.supply(root, 1, 0, 2);
+    let clone = up.zx().vmo_create_child(root, ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, 0, 2 * P).unwrap();
+    up.zx().vmo_op_range(root, ZX_VMO_OP_ZERO, P, P, &mut []).unwrap();
+    let va = up.env.map_rw(clone, 2);
+    assert_eq!(up.env.load(va + P, 1), Ok(vec![0]));
+    up.zx().vmo_write(root, &[0x5a], P).unwrap();
+    assert_eq!(page(&up, clone, 1)[0], 0x5a, "the clone sees the root's page");
+    assert_eq!(up.env.load(va + P, 1), Ok(vec![0x5a]), "and so does its mapping");
+}

@@ -295,9 +295,14 @@ impl Family {
         }
     }
 
+    /// Unmaps the runs of `leaf` that got new frames (forks, committed zero
+    /// pages) wherever they are seen: in `leaf`'s mappings and in those of
+    /// the at-least-on-write clones that see it live, which would otherwise
+    /// go on reading the frame (the zero frame, a parent's page) `vmo_read`
+    /// no longer reads there.
     pub(super) fn notify_runs(&self, leaf: NodeId, runs: &Runs, out: &Notices) {
         for &(s, e) in &runs.0 {
-            self.notify(leaf, s, e, NoticeKind::Unmap, out);
+            self.notify_seeing(leaf, s, e, NoticeKind::Unmap, out);
         }
     }
 }
