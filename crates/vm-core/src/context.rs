@@ -19,8 +19,8 @@ pub struct VmContext {
     pub cache: Arc<dyn CacheMaintenance>,
     pub waiter: Arc<dyn Waiter>,
     zero_frame: PhysAddr,
-    discardable: spin::Mutex<Vec<Weak<Vmo>>>,
-    evictable: spin::Mutex<Vec<Evictable>>,
+    discardable: crate::sync::Mutex<Vec<Weak<Vmo>>>,
+    evictable: crate::sync::Mutex<Vec<Evictable>>,
     evicted: core::sync::atomic::AtomicU64,
 }
 
@@ -90,8 +90,8 @@ impl VmContext {
             cache,
             waiter,
             zero_frame,
-            discardable: spin::Mutex::new(Vec::new()),
-            evictable: spin::Mutex::new(Vec::new()),
+            discardable: crate::sync::Mutex::new(Vec::new()),
+            evictable: crate::sync::Mutex::new(Vec::new()),
             evicted: core::sync::atomic::AtomicU64::new(0),
         }))
     }

@@ -25,7 +25,8 @@
 //! - [`vmar`] and [`fault`]: address regions, mappings and the fault path.
 //!
 //! # Lock order
-//! Every lock is a `spin::Mutex` (the mock waiter's is a std one). A thread
+//! Every lock is a `spin::Mutex` (the mock waiter's is a std one; feature
+//! `shuttle` makes them visible to that scheduler, see `sync`). A thread
 //! holding one of these may take only those further down the list:
 //!
 //! 1. An address space's VMAR tree ([`vmar`]). Taken to change or look up
@@ -106,6 +107,7 @@ pub mod pager;
 pub mod platform;
 mod slab;
 mod status;
+mod sync;
 pub mod vmar;
 pub mod vmo;
 

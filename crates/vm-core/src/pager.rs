@@ -23,7 +23,7 @@ pub const FAIL_STATUSES: [Status; 5] =
 pub struct Pager {
     ctx: Arc<VmContext>,
     koid: u64,
-    families: spin::Mutex<Vec<PagedFamily>>,
+    families: crate::sync::Mutex<Vec<PagedFamily>>,
 }
 
 fn page_aligned(x: u64) -> bool {
@@ -33,7 +33,7 @@ fn page_aligned(x: u64) -> bool {
 impl Pager {
     /// `zx_pager_create`.
     pub fn new(ctx: &Arc<VmContext>) -> Arc<Pager> {
-        Arc::new(Pager { ctx: ctx.clone(), koid: next_koid(), families: spin::Mutex::new(Vec::new()) })
+        Arc::new(Pager { ctx: ctx.clone(), koid: next_koid(), families: crate::sync::Mutex::new(Vec::new()) })
     }
 
     /// The pager's kernel object id.

@@ -183,7 +183,7 @@ fn pieces(pos: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
 /// A virtual memory object. Always handled as `Arc<Vmo>`.
 pub struct Vmo {
     ctx: Arc<VmContext>,
-    family: Arc<spin::Mutex<Family>>,
+    family: Arc<crate::sync::Mutex<Family>>,
     view: usize,
     koid: u64,
     resizable: bool,
@@ -220,7 +220,7 @@ impl Vmo {
         let family = Family { cow, views, discard: Discard::Unset, source, hints: Default::default() };
         Ok(Arc::new(Vmo {
             ctx: ctx.clone(),
-            family: Arc::new(spin::Mutex::new(family)),
+            family: Arc::new(crate::sync::Mutex::new(family)),
             view,
             koid: next_koid(),
             resizable: options.contains(VmoOptions::RESIZABLE),

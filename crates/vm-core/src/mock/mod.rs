@@ -1,5 +1,6 @@
 //! Host mock of the platform seam (feature `mock`): frames in host memory,
-//! recording cache maintenance and MMU, and a std-based waiter.
+//! recording cache maintenance and MMU, and a std-based waiter (and, with
+//! feature `shuttle`, one that blocks through shuttle's scheduler).
 //!
 //! [`Machine`] builds a [`VmContext`] over them in one line and checks frame
 //! accounting when it is dropped.
@@ -7,6 +8,8 @@
 mod cache;
 mod frames;
 mod mmu;
+#[cfg(feature = "shuttle")]
+mod shuttle_waiter;
 mod waiter;
 
 use std::sync::Arc;
@@ -14,6 +17,8 @@ use std::sync::Arc;
 pub use cache::MockCache;
 pub use frames::{MockFrames, BASE, POISON};
 pub use mmu::{MmuOp, MockMmu, Pte, MOCK_ASPACE_BASE, MOCK_ASPACE_SIZE};
+#[cfg(feature = "shuttle")]
+pub use shuttle_waiter::ShuttleWaiter;
 pub use waiter::MockWaiter;
 
 use crate::context::VmContext;

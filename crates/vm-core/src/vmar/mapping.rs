@@ -15,7 +15,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
-use spin::Mutex;
+use crate::sync::Mutex;
 
 use crate::fault::Access;
 use crate::platform::{MmuFlags, Translation};

@@ -50,7 +50,7 @@ pub(super) struct Hints {
 }
 
 /// A family the context may evict pages from.
-pub(crate) type Evictable = Weak<spin::Mutex<Family>>;
+pub(crate) type Evictable = Weak<crate::sync::Mutex<Family>>;
 
 impl Family {
     /// Evicts up to `max` Clean pages of the paged root, DONT_NEED ones

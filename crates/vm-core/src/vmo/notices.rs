@@ -26,14 +26,18 @@ pub(super) enum NoticeKind {
 type Call = (Arc<dyn VmoMapping>, NoticeKind, u64, u64);
 
 pub(super) struct Notices<'a> {
-    calls: spin::Mutex<Vec<Call>>,
+    calls: crate::sync::Mutex<Vec<Call>>,
     frames: &'a dyn FrameAllocator,
-    freed: spin::Mutex<Vec<PhysAddr>>,
+    freed: crate::sync::Mutex<Vec<PhysAddr>>,
 }
 
 impl<'a> Notices<'a> {
     pub(super) fn new(frames: &'a dyn FrameAllocator) -> Self {
-        Notices { calls: spin::Mutex::new(Vec::new()), frames, freed: spin::Mutex::new(Vec::new()) }
+        Notices {
+            calls: crate::sync::Mutex::new(Vec::new()),
+            frames,
+            freed: crate::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// Queues `kind` for `mapping`'s `[offset, offset + len)`.

@@ -17,7 +17,7 @@ use crate::{Status, PAGE_SIZE};
 /// A pager's weak hold on one of its VMOs' families, to detach it when the
 /// pager closes.
 pub(crate) struct PagedFamily {
-    family: Weak<spin::Mutex<Family>>,
+    family: Weak<crate::sync::Mutex<Family>>,
     ctx: Arc<VmContext>,
 }
 
