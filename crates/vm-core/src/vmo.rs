@@ -731,7 +731,9 @@ impl Vmo {
                             ChildKind::SnapshotModified if !of_root => {
                                 Self::snapshot_of(fam, notices, leaf, base + offset, size, base + parent_size)
                             }
-                            _ => fam.cow.clone_at_least_on_write(leaf, base + offset, size, base + parent_size),
+                            _ => {
+                                fam.cow.clone_at_least_on_write(leaf, base + offset, size, base + parent_size)
+                            }
                         }
                     } else {
                         Self::snapshot_of(fam, notices, leaf, base + offset, size, base + parent_size)

@@ -14,7 +14,7 @@
 //! its allocations in turn the first to fail.
 
 use std::boxed::Box;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
 use crate::platform::{FrameAllocator, PhysAddr};
@@ -73,14 +73,14 @@ impl MockFrames {
     /// [`MockFrames::disarm`]. Frees and [`FrameAllocator::free_count`] are
     /// unaffected.
     pub fn fail_after(&self, n: u64) {
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         pool.allowed = Some(n);
         pool.refused = 0;
     }
 
     /// Ends failure injection; returns how many allocations it refused.
     pub fn disarm(&self) -> u64 {
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         pool.allowed = None;
         core::mem::take(&mut pool.refused)
     }
@@ -92,9 +92,16 @@ impl MockFrames {
         index
     }
 
+    /// The pool, even after a panic while it was locked (a use of a free
+    /// frame, a double free): the first panic reports the bug, and what
+    /// unwinds after it must not panic again.
+    fn pool(&self) -> MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn with_frame<R>(&self, frame: PhysAddr, f: impl FnOnce(&mut Frame) -> R) -> R {
         let index = self.index(frame);
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         let data = pool.frames[index].as_mut().unwrap_or_else(|| panic!("access to free frame {frame:#x}"));
         f(data)
     }
@@ -102,7 +109,7 @@ impl MockFrames {
 
 impl FrameAllocator for MockFrames {
     fn alloc(&self) -> Option<PhysAddr> {
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         match pool.allowed {
             Some(0) => {
                 pool.refused += 1;
@@ -118,13 +125,13 @@ impl FrameAllocator for MockFrames {
 
     fn free(&self, frame: PhysAddr) {
         let index = self.index(frame);
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         assert!(pool.frames[index].take().is_some(), "double free of frame {frame:#x}");
         pool.free.push(index);
     }
 
     fn free_count(&self) -> usize {
-        self.pool.lock().unwrap().free.len()
+        self.pool().free.len()
     }
 
     fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
