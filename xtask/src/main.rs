@@ -5,9 +5,12 @@
 //! cargo xtask test                                                      every host test and QEMU test
 //! cargo xtask qemu [IMAGE] [options] [-- QEMU ARGS]                     boot with extra QEMU arguments
 //! cargo xtask gdb  [IMAGE] [options]                                    boot halted, waiting for gdb on :1234
+//! cargo xtask soak [--seconds N] [--seed S]                             the model check, long (see `checks`)
+//! cargo xtask miri                                                      miri over vm-core and zx
 //! ```
 //! Every command first installs what is missing (see `toolchain`).
 
+mod checks;
 mod disk;
 mod qemu;
 mod toolchain;
@@ -60,7 +63,13 @@ fn main() {
         Some("qemu") => boot_command(&args[1..], BootMode::Qemu),
         Some("gdb") => boot_command(&args[1..], BootMode::Gdb),
         Some("test") => test(),
-        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb> …\n{}", usage())),
+        Some("soak") => checks::soak(&root(), &host_cargo(), &args[1..]),
+        Some("miri") => {
+            let outcome = checks::miri(&root());
+            println!("miri ... {}", outcome.describe());
+            Ok(i32::from(outcome == checks::Outcome::Failed))
+        }
+        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb|soak|miri> …\n{}", usage())),
     };
     match result {
         Ok(code) => exit(code),
@@ -79,6 +88,8 @@ fn usage() -> String {
   qemu [IMAGE] [same options] [-- extra QEMU arguments]
   gdb  [IMAGE] [same options]
   test
+  soak [--seconds N] [--seed S]
+  miri
 IMAGE: one of {} (default: {DEFAULT_IMAGE})",
         images.join(", ")
     )
@@ -329,17 +340,24 @@ fn judge(run: &qemu::Run, boot: &Boot, expect: &Expect) -> Option<String> {
     }
 }
 
+/// The cargo that runs the xtask (host builds and tests).
+fn host_cargo() -> PathBuf {
+    std::env::var_os("CARGO")
+        .map_or_else(|| toolchain::which("cargo").unwrap_or("cargo".into()), PathBuf::from)
+}
+
 fn test() -> Result<i32, String> {
     let root = root();
     println!("xtask: host tests (cargo test)");
-    let cargo = std::env::var_os("CARGO")
-        .map_or_else(|| toolchain::which("cargo").unwrap_or("cargo".into()), PathBuf::from);
+    let cargo = host_cargo();
     toolchain::check_host(&cargo)?;
     let host = Command::new(&cargo)
         .current_dir(&root)
         .args(["test", "--all-features"])
         .status()
         .map_err(|e| format!("running cargo test: {e}"))?;
+    let miri = checks::miri(&root);
+    println!("miri ... {}", miri.describe());
     let dir = build_images()?;
     println!("xtask: QEMU tests");
     let (mut passed, mut failed) = (0, 0);
@@ -367,5 +385,9 @@ fn test() -> Result<i32, String> {
     if !host.success() {
         println!("xtask: host tests FAILED");
     }
-    Ok(if host.success() && failed == 0 { 0 } else { 1 })
+    if let checks::Outcome::Skipped(why) = &miri {
+        println!("xtask: miri was skipped ({why}); it did not pass");
+    }
+    let checks_failed = miri == checks::Outcome::Failed;
+    Ok(if host.success() && failed == 0 && !checks_failed { 0 } else { 1 })
 }
