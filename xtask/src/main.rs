@@ -23,7 +23,7 @@ use toolchain::Route;
 
 /// The bootable images, the packages they come from, and the CPUs they
 /// boot with unless `--smp` says otherwise.
-const IMAGES: [(&str, &str, u32); 15] = [
+const IMAGES: [(&str, &str, u32); 16] = [
     ("block_pager", "block_pager", 4),
     ("cow_snapshot", "cow_snapshot", 4),
     ("jit", "jit", 1),
@@ -39,6 +39,7 @@ const IMAGES: [(&str, &str, u32); 15] = [
     ("fault_catch", "qemu-tests", 4),
     ("pager", "qemu-tests", 4),
     ("writeback", "qemu-tests", 4),
+    ("stress", "qemu-tests", 4),
 ];
 
 /// The image `cargo xtask run` boots without a name: the block pager, the
@@ -279,6 +280,7 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
             ("fault_catch", 128, Expect::TestsPass),
             ("pager", 128, Expect::TestsPass),
             ("writeback", 128, Expect::TestsPass),
+            ("stress", 128, Expect::TestsPass),
         ] {
             let mut b = Boot::new(image(name), cpu, mem);
             b.smp = 4;

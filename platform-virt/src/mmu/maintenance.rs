@@ -1,7 +1,9 @@
 //! Barriers, TLB maintenance and cache maintenance by VA, behind a trait:
 //! the hardware executes them; on the host a `Recorder` logs them, so tests
 //! can check the sequences (Arm ARM D8.14 "Translation Lookaside Buffers",
-//! D7.5 "Cache maintenance instructions").
+//! D7.5 "Cache maintenance instructions"). Both sequences, the recorded and,
+//! while `checking` is on, the real ones, go through
+//! [`super::rules`].
 
 /// Data cache maintenance by VA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,12 +34,27 @@ pub trait Maintenance: Send + Sync {
     fn dc(&self, op: DcOp, va: u64);
     /// `IC IVAU`: invalidate instruction cache to the point of unification.
     fn ic_ivau(&self, va: u64);
-    /// A translation table entry at physical address `entry_pa` was set to
-    /// `value`. Not an instruction: the hardware needs nothing here, the
-    /// `Recorder` logs it so tests see stores in order with barriers.
-    fn entry_written(&self, entry_pa: u64, value: u64) {
-        let _ = (entry_pa, value);
+    /// A translation table entry was written. Not an instruction: the
+    /// hardware needs nothing here; the `Recorder` (and, while it is on,
+    /// `checking`) logs it so the rules see stores in order with
+    /// barriers.
+    fn entry_written(&self, write: EntryWrite) {
+        let _ = write;
     }
+}
+
+/// One write of a translation table entry, as [`super::rules`] needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryWrite {
+    /// The entry's physical address.
+    pub entry: u64,
+    /// The (page-aligned) VA whose walk goes through the entry.
+    pub va: u64,
+    /// The ASID of the entry's address space.
+    pub asid: u16,
+    /// The value it replaced, read by the same atomic access.
+    pub old: u64,
+    pub new: u64,
 }
 
 /// The operand of a TLBI by VA: VA\[55:12\] in bits \[43:0\], the ASID in
@@ -52,38 +69,53 @@ pub struct Hardware;
 
 #[cfg(target_arch = "aarch64")]
 mod hardware {
-    use super::{DcOp, Hardware, Maintenance};
+    use super::{DcOp, EntryWrite, Hardware, Maintenance, Op};
     use core::arch::asm;
+
+    /// Hands `op` to `mmu::checking` (nothing while it is off).
+    #[cfg(target_os = "none")]
+    fn check(op: Op) {
+        crate::mmu::checking::record(op);
+    }
+    #[cfg(not(target_os = "none"))]
+    fn check(_: Op) {}
 
     // SAFETY (every block below): barriers and maintenance instructions have
     // no memory-safety effects; maintenance by VA is only issued for
     // addresses the caller has mapped.
     impl Maintenance for Hardware {
         fn dsb_ishst(&self) {
+            check(Op::DsbIshst);
             // SAFETY: see above.
             unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) }
         }
         fn dsb_ish(&self) {
+            check(Op::DsbIsh);
             // SAFETY: see above.
             unsafe { asm!("dsb ish", options(nostack, preserves_flags)) }
         }
         fn dsb_sy(&self) {
+            check(Op::DsbSy);
             // SAFETY: see above.
             unsafe { asm!("dsb sy", options(nostack, preserves_flags)) }
         }
         fn isb(&self) {
+            check(Op::Isb);
             // SAFETY: see above.
             unsafe { asm!("isb", options(nostack, preserves_flags)) }
         }
         fn tlbi_vale1is(&self, operand: u64) {
+            check(Op::TlbiVale1is(operand));
             // SAFETY: see above.
             unsafe { asm!("tlbi vale1is, {}", in(reg) operand, options(nostack, preserves_flags)) }
         }
         fn tlbi_aside1is(&self, operand: u64) {
+            check(Op::TlbiAside1is(operand));
             // SAFETY: see above.
             unsafe { asm!("tlbi aside1is, {}", in(reg) operand, options(nostack, preserves_flags)) }
         }
         fn dc(&self, op: DcOp, va: u64) {
+            check(Op::Dc(op, va));
             // SAFETY: see above; the caller maps `va`.
             unsafe {
                 match op {
@@ -95,8 +127,12 @@ mod hardware {
             }
         }
         fn ic_ivau(&self, va: u64) {
+            check(Op::IcIvau(va));
             // SAFETY: see above; the caller maps `va`.
             unsafe { asm!("ic ivau, {}", in(reg) va, options(nostack, preserves_flags)) }
+        }
+        fn entry_written(&self, write: EntryWrite) {
+            check(Op::Write(write));
         }
     }
 }
@@ -127,13 +163,12 @@ impl<X: Maintenance + ?Sized> Maintenance for alloc::sync::Arc<X> {
     fn ic_ivau(&self, va: u64) {
         (**self).ic_ivau(va)
     }
-    fn entry_written(&self, entry_pa: u64, value: u64) {
-        (**self).entry_written(entry_pa, value)
+    fn entry_written(&self, write: EntryWrite) {
+        (**self).entry_written(write)
     }
 }
 
 /// One recorded instruction.
-#[cfg(not(target_os = "none"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     DsbIshst,
@@ -144,8 +179,8 @@ pub enum Op {
     TlbiAside1is(u64),
     Dc(DcOp, u64),
     IcIvau(u64),
-    /// A translation table entry written: (entry address, new value).
-    Write(u64, u64),
+    /// A translation table entry written.
+    Write(EntryWrite),
 }
 
 /// Stands in for the instructions on the host, logging each.
@@ -193,8 +228,8 @@ impl Maintenance for Recorder {
     fn ic_ivau(&self, va: u64) {
         self.record(Op::IcIvau(va))
     }
-    fn entry_written(&self, entry_pa: u64, value: u64) {
-        self.record(Op::Write(entry_pa, value))
+    fn entry_written(&self, write: EntryWrite) {
+        self.record(Op::Write(write))
     }
 }
 

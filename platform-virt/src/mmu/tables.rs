@@ -5,7 +5,7 @@
 
 use super::asid::Asids;
 use super::descriptor::{Descriptor, LeafAttributes, MemoryType};
-use super::maintenance::{tlbi_operand, Maintenance};
+use super::maintenance::{tlbi_operand, EntryWrite, Maintenance};
 use super::table_memory::{TableMemory, ENTRIES};
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use spin::Mutex;
@@ -75,11 +75,13 @@ pub struct TranslationTables<T: TableMemory, M: Maintenance> {
     lock: Mutex<()>,
 }
 
-/// The slot of one entry: its table and index.
+/// The slot of one entry: its table and index, and the page whose walk
+/// led there.
 #[derive(Clone, Copy)]
 struct Slot {
     table: u64,
     index: usize,
+    va: u64,
 }
 
 const fn index(va: u64, level: usize) -> usize {
@@ -139,9 +141,15 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         self.tables.entry(slot.table, slot.index)
     }
 
+    /// Tells the maintenance that `slot` went from `old` to `new`.
+    fn written(&self, slot: Slot, old: u64, new: u64) {
+        let entry = slot.table + slot.index as u64 * 8;
+        self.maint.entry_written(EntryWrite { entry, va: slot.va, asid: self.asid, old, new });
+    }
+
     fn store(&self, slot: Slot, d: Descriptor) {
-        self.entry(slot).store(d.0, SeqCst);
-        self.maint.entry_written(slot.table + slot.index as u64 * 8, d.0);
+        let old = self.entry(slot).swap(d.0, SeqCst);
+        self.written(slot, old, d.0);
     }
 
     /// Replaces a leaf by compare-and-swap with `f(current)`, since the
@@ -155,7 +163,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
             match entry.compare_exchange(old, new.0, SeqCst, SeqCst) {
                 Ok(_) => {
                     if new.0 != old {
-                        self.maint.entry_written(slot.table + slot.index as u64 * 8, new.0);
+                        self.written(slot, old, new.0);
                     }
                     return (Descriptor(old), new);
                 }
@@ -174,9 +182,10 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
 
     /// The level 3 slot for `va`, creating tables on the way if `create`.
     fn leaf_slot(&self, va: u64, create: bool) -> Result<Option<Slot>, MapError> {
+        let va = va & !(PAGE - 1);
         let mut table = self.root;
         for level in 0..3 {
-            let slot = Slot { table, index: index(va, level) };
+            let slot = Slot { table, index: index(va, level), va };
             let d = Descriptor(self.entry(slot).load(SeqCst));
             table = if d.is_table(level) {
                 d.output_address()
@@ -191,7 +200,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
                 next
             };
         }
-        Ok(Some(Slot { table, index: index(va, 3) }))
+        Ok(Some(Slot { table, index: index(va, 3), va }))
     }
 
     /// Calls `f` for every valid leaf in `[va, va + len)`, skipping absent
@@ -202,7 +211,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         'outer: while addr < end {
             let mut table = self.root;
             for level in 0..3 {
-                let d = Descriptor(self.entry(Slot { table, index: index(addr, level) }).load(SeqCst));
+                let d = Descriptor(self.tables.entry(table, index(addr, level)).load(SeqCst));
                 if !d.is_table(level) {
                     let span = 1u64 << (39 - 9 * level);
                     addr = (addr & !(span - 1)) + span;
@@ -210,7 +219,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
                 }
                 table = d.output_address();
             }
-            let slot = Slot { table, index: index(addr, 3) };
+            let slot = Slot { table, index: index(addr, 3), va: addr };
             if Descriptor(self.entry(slot).load(SeqCst)).is_valid() {
                 f(addr, slot);
             }
@@ -312,7 +321,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         let mut written = alloc::vec::Vec::new();
         self.for_each_leaf(va, len, |addr, slot| {
             let old = Descriptor(self.entry(slot).swap(Descriptor::INVALID.0, SeqCst));
-            self.maint.entry_written(slot.table + slot.index as u64 * 8, 0);
+            self.written(slot, old.0, Descriptor::INVALID.0);
             if old.attributes().dirty {
                 written.push(addr);
             }
@@ -458,13 +467,13 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
     pub fn translate(&self, va: u64, access: Access, hw: HwManaged) -> Result<u64, HwFault> {
         let mut table = self.root;
         for level in 0..3 {
-            let d = Descriptor(self.entry(Slot { table, index: index(va, level) }).load(SeqCst));
+            let d = Descriptor(self.tables.entry(table, index(va, level)).load(SeqCst));
             if !d.is_table(level) {
                 return Err(HwFault::Translation { level });
             }
             table = d.output_address();
         }
-        let slot = Slot { table, index: index(va, 3) };
+        let slot = Slot { table, index: index(va, 3), va: va & !(PAGE - 1) };
         let d = Descriptor(self.entry(slot).load(SeqCst));
         if !d.is_valid() {
             return Err(HwFault::Translation { level: 3 });

@@ -1,11 +1,12 @@
 //! Host tests of address spaces over [`HostTables`] and the [`Recorder`]:
-//! the tables the hardware would walk, and the instruction sequences.
+//! the tables the hardware would walk, and the instruction sequences,
+//! checked against [`rules`](super::rules) as the target's real ones are.
 
-use super::descriptor::Descriptor;
-use super::maintenance::{Op, Recorder};
+use super::descriptor::{Descriptor, LeafAttributes, MemoryType};
+use super::maintenance::{EntryWrite, Op, Recorder};
+use super::rules::{check, Violation};
 use super::table_memory::{HostTables, TableMemory};
 use super::tables::{Access, HwFault, HwManaged, MapError, Perms, TranslationTables, USER_BASE};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 type Space = TranslationTables<Arc<HostTables>, Arc<Recorder>>;
@@ -30,72 +31,9 @@ fn operand(va: u64) -> u64 {
     ((ASID as u64) << 48) | ((va >> 12) & 0xfff_ffff_ffff)
 }
 
-/// Checks the architectural rules over a log, given the entries' values
-/// before it:
-/// - an entry that is valid is never overwritten with a different output
-///   address: it must be made invalid, then `DSB ISHST`, a TLBI covering it,
-///   and `DSB ISH` must complete before the new value is written;
-/// - every TLBI follows a `DSB ISHST` issued after the last table write;
-/// - every TLBI is followed by a `DSB ISH` before the log ends.
-fn check_rules(log: &[Op], mut entries: BTreeMap<u64, u64>, tlbi_covers: impl Fn(u64, u64) -> bool) {
-    #[derive(PartialEq)]
-    enum Bbm {
-        Invalidated,
-        Synced,
-        Flushed,
-        Done,
-    }
-    let mut bbm: BTreeMap<u64, Bbm> = BTreeMap::new();
-    let mut stores_since_dsb = false;
-    let mut tlbi_pending = false;
-    for op in log {
-        match *op {
-            Op::Write(pa, new) => {
-                let old = Descriptor(entries.get(&pa).copied().unwrap_or(0));
-                let new_d = Descriptor(new);
-                if old.is_valid() && new_d.is_valid() && old.output_address() != new_d.output_address() {
-                    panic!("entry {pa:#x}: output address changed while valid: {old:?} -> {new_d:?}");
-                }
-                if new_d.is_valid() && bbm.get(&pa).is_some_and(|s| *s != Bbm::Done) {
-                    panic!("entry {pa:#x} re-made before invalid -> DSB ISHST -> TLBI -> DSB ISH completed");
-                }
-                if !new_d.is_valid() && old.is_valid() {
-                    bbm.insert(pa, Bbm::Invalidated);
-                } else {
-                    bbm.remove(&pa);
-                }
-                entries.insert(pa, new);
-                stores_since_dsb = true;
-            }
-            Op::DsbIshst => {
-                stores_since_dsb = false;
-                for s in bbm.values_mut() {
-                    if *s == Bbm::Invalidated {
-                        *s = Bbm::Synced;
-                    }
-                }
-            }
-            Op::TlbiVale1is(operand) | Op::TlbiAside1is(operand) => {
-                assert!(!stores_since_dsb, "TLBI without a DSB ISHST after the table writes");
-                tlbi_pending = true;
-                for (pa, s) in bbm.iter_mut() {
-                    if *s == Bbm::Synced && tlbi_covers(*pa, operand) {
-                        *s = Bbm::Flushed;
-                    }
-                }
-            }
-            Op::DsbIsh => {
-                tlbi_pending = false;
-                for s in bbm.values_mut() {
-                    if *s == Bbm::Flushed {
-                        *s = Bbm::Done;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    assert!(!tlbi_pending, "TLBI not completed by DSB ISH");
+/// The write of `entry` (of `va`'s walk in [`ASID`]) from `old` to `new`.
+fn write(entry: u64, va: u64, old: u64, new: u64) -> Op {
+    Op::Write(EntryWrite { entry, va, asid: ASID, old, new })
 }
 
 /// The entry address of `va`'s leaf, found by walking the host tables.
@@ -128,14 +66,14 @@ fn fresh_map_is_not_accessed_and_needs_no_tlbi() {
     assert_eq!(log.last(), Some(&Op::Isb));
     assert_eq!(s.query(VA + 0x10), Some((0x4000_0000, RW)));
     assert!(!s.harvest_accessed(VA));
-    check_rules(&log, BTreeMap::new(), |_, _| false);
+    assert_eq!(check(&log), Ok(()));
 }
 
 #[test]
 fn changing_the_output_address_breaks_before_make() {
     let (s, tables, rec) = space();
     s.map(VA, 0x4000_0000, RW, None).unwrap();
-    let entries = snapshot(&tables, s.root(), VA);
+    let old = leaf(&tables, s.root(), VA).0;
     rec.take();
     s.map(VA, 0x4000_1000, RW, None).unwrap();
     let log = rec.take();
@@ -144,67 +82,66 @@ fn changing_the_output_address_breaks_before_make() {
     assert_eq!(
         log,
         [
-            Op::Write(entry, 0),
+            write(entry, VA, old, 0),
             Op::DsbIshst,
             Op::TlbiVale1is(operand(VA)),
             Op::DsbIsh,
             Op::Isb,
-            Op::Write(entry, new),
+            write(entry, VA, 0, new),
             Op::DsbIshst,
             Op::Isb,
         ]
     );
-    check_rules(&log, entries, |_, op| op == operand(VA));
+    assert_eq!(check(&log), Ok(()));
     assert_eq!(s.query(VA).unwrap().0, 0x4000_1000);
 }
 
-/// The value of the leaf entry of `va`, keyed by its address, for
-/// [`check_rules`].
-fn snapshot(tables: &HostTables, root: u64, va: u64) -> BTreeMap<u64, u64> {
-    BTreeMap::from([(leaf_pa(tables, root, va), leaf(tables, root, va).0)])
-}
-
+/// Each rule the checker knows, broken once; the right sequence, and the
+/// same sequence with the TLBI of another VA or ASID.
 #[test]
 fn the_rule_checker_catches_each_mistake() {
-    let d = Descriptor::page(
-        0x4000_0000,
-        super::descriptor::LeafAttributes::new(super::descriptor::MemoryType::Normal, true, false),
+    let d = Descriptor::page(0x4000_0000, LeafAttributes::new(MemoryType::Normal, true, false));
+    let moved = Descriptor::page(0x4000_1000, d.attributes()).0;
+    let (break_, make) = (write(0x100, VA, d.0, 0), write(0x100, VA, 0, moved));
+    let Op::Write(w) = make else { unreachable!() };
+    let tlbi = Op::TlbiVale1is(operand(VA));
+    assert_eq!(
+        check(&[write(0x100, VA, d.0, moved), Op::DsbIshst]),
+        Err(Violation::MovedWhileValid(EntryWrite { old: d.0, ..w })),
+        "output address changed in place"
     );
-    let moved = Descriptor::page(0x4000_1000, d.attributes());
-    let before = BTreeMap::from([(0x100, d.0)]);
-    let covers = |_: u64, op: u64| op == 7;
-    let caught = |log: std::vec::Vec<Op>| {
-        let before = before.clone();
-        std::panic::catch_unwind(move || check_rules(&log, before, covers)).is_err()
-    };
-    // Output address changed in place.
-    assert!(caught(vec![Op::Write(0x100, moved.0), Op::DsbIshst]));
-    // Invalidated but re-made without the TLBI.
-    assert!(caught(vec![Op::Write(0x100, 0), Op::DsbIshst, Op::DsbIsh, Op::Write(0x100, moved.0)]));
-    // TLBI without DSB ISHST after the store.
-    assert!(caught(vec![Op::Write(0x100, 0), Op::TlbiVale1is(7), Op::DsbIsh]));
-    // TLBI never completed.
-    assert!(caught(vec![Op::Write(0x100, 0), Op::DsbIshst, Op::TlbiVale1is(7)]));
-    // The right sequence passes.
-    assert!(!caught(vec![
-        Op::Write(0x100, 0),
-        Op::DsbIshst,
-        Op::TlbiVale1is(7),
-        Op::DsbIsh,
-        Op::Write(0x100, moved.0)
-    ]));
+    assert_eq!(
+        check(&[break_, Op::DsbIshst, Op::DsbIsh, make]),
+        Err(Violation::RemadeTooEarly(w)),
+        "invalidated but re-made without the TLBI"
+    );
+    assert_eq!(
+        check(&[break_, tlbi, Op::DsbIsh]),
+        Err(Violation::TlbiBeforeDsb(tlbi)),
+        "TLBI without DSB ISHST after the store"
+    );
+    assert_eq!(check(&[break_, Op::DsbIshst, tlbi]), Err(Violation::TlbiNotCompleted));
+    assert_eq!(check(&[break_, Op::DsbIshst, tlbi, Op::DsbIsh, make]), Ok(()), "the right sequence");
+    for other in [Op::TlbiVale1is(operand(VA + 0x1000)), Op::TlbiAside1is(((ASID as u64) + 1) << 48)] {
+        assert_eq!(
+            check(&[break_, Op::DsbIshst, other, Op::DsbIsh, make]),
+            Err(Violation::RemadeTooEarly(w)),
+            "{other:?} does not cover the entry"
+        );
+    }
+    assert_eq!(
+        check(&[break_, Op::DsbIshst, Op::TlbiAside1is((ASID as u64) << 48), Op::DsbIsh, make]),
+        Ok(()),
+        "the whole ASID covers it"
+    );
 }
 
 #[test]
 fn unmap_invalidates_only_mapped_pages_with_shifted_operands() {
-    let (s, tables, rec) = space();
+    let (s, _, rec) = space();
     let pages = [VA, VA + 0x3000, VA + (1 << 30)];
     for (i, va) in pages.iter().enumerate() {
         s.map(*va, 0x4000_0000 + i as u64 * 0x1000, RO, None).unwrap();
-    }
-    let mut entries = BTreeMap::new();
-    for va in pages {
-        entries.extend(snapshot(&tables, s.root(), va));
     }
     rec.take();
     // A 1 TiB range with three pages in it.
@@ -213,9 +150,7 @@ fn unmap_invalidates_only_mapped_pages_with_shifted_operands() {
     let tlbis: std::vec::Vec<u64> =
         log.iter().filter_map(|op| if let Op::TlbiVale1is(o) = op { Some(*o) } else { None }).collect();
     assert_eq!(tlbis, pages.map(operand));
-    check_rules(&log, entries, |pa, op| {
-        pages.iter().any(|va| leaf_pa(&tables, s.root(), *va) == pa && operand(*va) == op)
-    });
+    assert_eq!(check(&log), Ok(()));
     for va in pages {
         assert_eq!(s.query(va), None);
     }
@@ -346,7 +281,7 @@ fn drop_flushes_the_asid_and_frees_own_tables_only() {
     assert_eq!(tables.free_count(), start);
     let log = rec.take();
     assert!(log.contains(&Op::TlbiAside1is((ASID as u64) << 48)));
-    check_rules(&log, BTreeMap::new(), |_, _| true);
+    assert_eq!(check(&log), Ok(()));
 }
 
 #[test]
@@ -375,18 +310,19 @@ fn each_harvest_invalidates_the_page_it_clears() {
             assert!(s.resolve_access_fault(VA, Access::Write));
         }
         let entry = leaf_pa(&tables, s.root(), VA);
-        let expected = |value: u64| {
-            [Op::Write(entry, value), Op::DsbIshst, Op::TlbiVale1is(operand(VA)), Op::DsbIsh, Op::Isb]
+        let expected = |old: Descriptor, new: Descriptor| {
+            [write(entry, VA, old.0, new.0), Op::DsbIshst, Op::TlbiVale1is(operand(VA)), Op::DsbIsh, Op::Isb]
         };
+        let written = leaf(&tables, s.root(), VA);
         rec.take();
         assert!(s.harvest_dirty(VA + 0x10));
         let cleaned = leaf(&tables, s.root(), VA);
         assert!(!cleaned.attributes().dirty && cleaned.attributes().accessed);
-        assert_eq!(rec.take(), expected(cleaned.0), "dirty harvest");
+        assert_eq!(rec.take(), expected(written, cleaned), "dirty harvest");
         assert!(s.harvest_accessed(VA));
-        let old = leaf(&tables, s.root(), VA);
-        assert!(!old.attributes().accessed);
-        assert_eq!(rec.take(), expected(old.0), "accessed harvest");
+        let unaccessed = leaf(&tables, s.root(), VA);
+        assert!(!unaccessed.attributes().accessed);
+        assert_eq!(rec.take(), expected(cleaned, unaccessed), "accessed harvest");
         assert!(!s.harvest_dirty(VA) && !s.harvest_accessed(VA));
         assert_eq!(rec.take(), [], "nothing to clear, nothing to invalidate");
     }
@@ -431,4 +367,35 @@ fn the_seam_is_loud_about_what_the_tables_refuse() {
     assert_eq!(Translation::query(&s, VA), Some((0x4000_0000, MmuFlags::READ)));
     Translation::unmap(&s, VA, 0x1000, &mut |_| {});
     assert_eq!(Translation::query(&s, VA), None);
+}
+
+/// One operation after another on one address space, as one CPU issues
+/// them (maps, remaps to other frames, accesses, protects and unmaps of a
+/// few pages and of more than the TLBI page limit, harvests, the drop):
+/// the whole sequence obeys the rules, on both dirty-state paths.
+#[test]
+fn a_long_mixed_sequence_obeys_the_rules() {
+    const PAGES: u64 = super::tables::TLBI_PAGE_LIMIT as u64 + 16;
+    const LEN: u64 = PAGES * 0x1000;
+    for hw in [SW, HW] {
+        let (s, _, rec) = space();
+        let page = |i: u64| VA + i * 0x1000;
+        for i in 0..PAGES {
+            s.map(page(i), 0x4000_0000 + i * 0x1000, RW, None).unwrap();
+            if s.translate(page(i), Access::Write, hw).is_err() {
+                assert!(s.resolve_access_fault(page(i), Access::Write));
+            }
+        }
+        s.protect(page(0), LEN, RO).unwrap();
+        s.protect(page(0), 4 * 0x1000, RW).unwrap();
+        s.map(page(1), 0x5000_0000, RW, Some(Access::Write)).unwrap();
+        s.harvest_dirty_range(page(0), LEN, &mut |_| {}).unwrap();
+        assert!(s.harvest_accessed(page(2)));
+        s.unmap(page(0), 2 * 0x1000).unwrap();
+        s.map(page(0), 0x5000_1000, RO, Some(Access::Read)).unwrap();
+        s.unmap(page(0), LEN).unwrap();
+        s.map(page(3), 0x5000_2000, RW, None).unwrap();
+        drop(s);
+        assert_eq!(check(&rec.take()), Ok(()));
+    }
 }

@@ -10,6 +10,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use platform_virt::fault::{FatalFault, MappedVmo};
+use platform_virt::mmu::checking;
 use platform_virt::process::Process;
 use platform_virt::smp::{self, cpu_count, run_on, run_on_all};
 use platform_virt::vm::AddressSpace;
@@ -235,18 +236,40 @@ impl UserPager {
     /// Every dirty range of `vmo`'s `pages` pages, in pages, through
     /// `pager_query_dirty_ranges` with a buffer that holds them all.
     pub fn dirty_ranges(&self, vmo: Handle, pages: u64) -> Vec<DirtyPages> {
+        self.dirty_ranges_in(vmo, 0, pages)
+    }
+
+    /// [`Self::dirty_ranges`] of `[first, first + pages)`, each inside it.
+    pub fn dirty_ranges_in(&self, vmo: Handle, first: u64, pages: u64) -> Vec<DirtyPages> {
         let mut buffer = vec![0; VmoDirtyRange::SIZE * pages as usize];
         let (actual, avail) =
-            self.zx().pager_query_dirty_ranges(self.pager, vmo, 0, pages * P, &mut buffer).unwrap();
+            self.zx().pager_query_dirty_ranges(self.pager, vmo, first * P, pages * P, &mut buffer).unwrap();
         assert_eq!(actual, avail, "the buffer holds every range");
         VmoDirtyRange::from_bytes(&buffer, actual)
             .into_iter()
             .map(|range| {
                 assert!(range.offset % P == 0 && range.length % P == 0, "unaligned range {range:?}");
                 assert_eq!(range.options & !ZX_VMO_DIRTY_RANGE_IS_ZERO, 0, "unknown options");
+                let inside = range.offset >= first * P && range.offset + range.length <= (first + pages) * P;
+                assert!(inside, "{range:?} outside the pages {first}..{}", first + pages);
                 (range.offset / P, range.length / P, range.options == ZX_VMO_DIRTY_RANGE_IS_ZERO)
             })
             .collect()
+    }
+
+    /// The writeback loop of `pager_op_range.md` over `[first, first +
+    /// pages)` of `vmo`: query the dirty ranges, and for each BEGIN, write
+    /// it out to `disk` (zeros for a zero range), END. Returns whether
+    /// anything was dirty.
+    pub fn write_back(&self, vmo: Handle, first: u64, pages: u64, disk: &Mutex<Vec<u8>>) -> bool {
+        let ranges = self.dirty_ranges_in(vmo, first, pages);
+        for &(first, count, zero) in &ranges {
+            self.begin(vmo, first, count);
+            let bytes = if zero { vec![0; (count * P) as usize] } else { self.read(vmo, first, count) };
+            disk.lock()[(first * P) as usize..((first + count) * P) as usize].copy_from_slice(&bytes);
+            self.end(vmo, first, count);
+        }
+        !ranges.is_empty()
     }
 
     /// `pager_query_vmo_stats`: whether `vmo` was modified since the last
@@ -356,8 +379,11 @@ impl UserPager {
 }
 
 /// Runs `scenario` with a pager and a port in a new process entered on
-/// every core; once the process is gone, every frame must be back.
-pub fn with_pager(boot: &Boot, scenario: impl FnOnce(&UserPager)) {
+/// every core; once the process is gone, every frame must be back, and
+/// every CPU's table writes, barriers and TLBIs meanwhile must have obeyed
+/// the break-before-make and TLB maintenance rules (`mmu::checking`).
+/// Returns how many instructions were checked.
+pub fn with_pager(boot: &Boot, scenario: impl FnOnce(&UserPager)) -> u64 {
     with_pager_in(boot, Process::new, scenario)
 }
 
@@ -366,9 +392,10 @@ pub fn with_pager_in(
     boot: &Boot,
     make: impl FnOnce() -> Result<Process, Status>,
     scenario: impl FnOnce(&UserPager),
-) {
+) -> u64 {
     assert_eq!(cpu_count(), 4, "the image runs with -smp 4");
     let free = boot.frames().free_count();
+    checking::start();
     {
         let p = Arc::new(make().expect("a process"));
         let q = p.clone();
@@ -377,7 +404,9 @@ pub fn with_pager_in(
         scenario(&UserPager { p, pager, port });
         run_on_all(AddressSpace::leave);
     }
+    let checked = checking::stop().unwrap_or_else(|failure| panic!("a rule was broken: {failure}"));
     assert_eq!(boot.frames().free_count(), free, "a frame was not given back");
+    checked
 }
 
 /// The fatal fault an `access` at `address` takes with `status` in a

@@ -16,7 +16,6 @@ extern crate alloc;
 
 use aarch64_cpu::registers::{Readable, ID_AA64MMFR1_EL1};
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use platform_virt::process::Process;
 use platform_virt::smp::cpu_index;
@@ -27,7 +26,7 @@ use qemu_tests::user_pager::*;
 use spin::Mutex;
 use zx::options::ZX_VMO_TRAP_DIRTY;
 use zx::port::{ZX_PAGER_VMO_COMPLETE, ZX_PAGER_VMO_DIRTY, ZX_PAGER_VMO_READ};
-use zx::{Access, Handle, Status};
+use zx::{Access, Status};
 
 platform_virt::test_image!(
     rewriting_clean_pages_faults_once_per_page_only_without_hardware_dirty_bits,
@@ -240,20 +239,6 @@ fn eviction_and_detach_keep_pages_written_without_a_fault(boot: &Boot) {
     });
 }
 
-/// The writeback loop of `pager_op_range.md`: query the dirty ranges, and
-/// for each BEGIN, write it out to `disk`, END. Returns whether anything
-/// was dirty.
-fn write_back(up: &UserPager, vmo: Handle, pages: u64, disk: &Mutex<Vec<u8>>) -> bool {
-    let ranges = up.dirty_ranges(vmo, pages);
-    for &(first, count, zero) in &ranges {
-        up.begin(vmo, first, count);
-        let bytes = if zero { vec![0; (count * P) as usize] } else { up.read(vmo, first, count) };
-        disk.lock()[(first * P) as usize..((first + count) * P) as usize].copy_from_slice(&bytes);
-        up.end(vmo, first, count);
-    }
-    !ranges.is_empty()
-}
-
 /// What writer core `cpu` stores in its word of `page` in `round`.
 fn round_word(cpu: usize, round: u64, page: u64) -> u64 {
     (round << 32) | ((cpu as u64) << 16) | page
@@ -291,7 +276,7 @@ fn stores_race_writeback(boot: &Boot, key: u64, evict: bool) {
             .collect();
         let mut passes = 0;
         while !writers.iter().all(Pending::is_done) {
-            write_back(up, vmo, PAGES, &disk);
+            up.write_back(vmo, 0, PAGES, &disk);
             if evict {
                 up.zx().context().reclaim();
             }
@@ -301,7 +286,7 @@ fn stores_race_writeback(boot: &Boot, key: u64, evict: bool) {
             w.join();
         }
         assert!(passes > 0, "the loop ran");
-        write_back(up, vmo, PAGES, &disk);
+        up.write_back(vmo, 0, PAGES, &disk);
         assert_eq!(up.dirty_ranges(vmo, PAGES), [], "nothing is dirty after the last loop");
         let mut expected = tagged(key, 0..PAGES);
         for page in 0..PAGES {
@@ -392,7 +377,7 @@ fn a_vmo_larger_than_its_frame_budget_with_the_pager_on_core_1(boot: &Boot) {
                 [(STORED.start, 8, false)],
                 "the stored pages stay dirty"
             );
-            assert!(write_back(up, vmo, PAGES, &disk));
+            assert!(up.write_back(vmo, 0, PAGES, &disk));
             assert!(
                 up.zx().context().reclaim() >= STORED.end - STORED.start,
                 "the written-back pages are evicted"

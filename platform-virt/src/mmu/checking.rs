@@ -1,0 +1,98 @@
+//! The rules of [`super::rules`] over the real sequences: between
+//! [`start`] and [`stop`], every table write, barrier and TLBI that
+//! [`Hardware`](super::maintenance::Hardware) issues goes, as it is issued,
+//! through the [`Checker`] of the CPU issuing it. Memory stays bounded: the
+//! checker holds only the entries in flight, and each CPU keeps its last
+//! [`RECENT`] instructions to show with a violation. Off by default, when
+//! each instruction costs one load.
+
+use super::maintenance::Op;
+use super::rules::{Checker, Violation};
+use crate::cpu::MAX_CPUS;
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Mutex;
+
+/// How many of its last instructions a CPU shows with its violation.
+pub const RECENT: usize = 24;
+
+/// A broken rule in a CPU's real sequence.
+#[derive(Debug)]
+pub struct Failure {
+    pub cpu: usize,
+    pub violation: Violation,
+    /// The CPU's last instructions up to the violating one, oldest first.
+    pub recent: Vec<Op>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CPU {}: {}; its last instructions:", self.cpu, self.violation)?;
+        self.recent.iter().try_for_each(|op| write!(f, "\n  {op:x?}"))
+    }
+}
+
+/// One CPU's checking.
+struct CpuLog {
+    checker: Checker,
+    /// The last [`RECENT`] instructions, a ring indexed by `ops`.
+    recent: [Option<Op>; RECENT],
+    ops: u64,
+    violation: Option<Violation>,
+}
+
+impl CpuLog {
+    fn step(&mut self, op: Op) {
+        if self.violation.is_some() {
+            return;
+        }
+        self.recent[self.ops as usize % RECENT] = Some(op);
+        self.ops += 1;
+        self.violation = self.checker.step(&op).err();
+    }
+
+    fn failure(&self, cpu: usize, violation: Violation) -> Failure {
+        let first = self.ops.saturating_sub(RECENT as u64);
+        let recent = (first..self.ops).filter_map(|i| self.recent[i as usize % RECENT]).collect();
+        Failure { cpu, violation, recent }
+    }
+}
+
+static ON: AtomicBool = AtomicBool::new(false);
+static LOGS: [Mutex<Option<CpuLog>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
+
+/// Starts checking every CPU's sequence afresh. Call it while no CPU is
+/// changing translation tables.
+pub fn start() {
+    for log in &LOGS {
+        *log.lock() =
+            Some(CpuLog { checker: Checker::new(), recent: [None; RECENT], ops: 0, violation: None });
+    }
+    ON.store(true, Ordering::Release);
+}
+
+/// Checks `op`, just issued by this CPU, if checking is on.
+pub(super) fn record(op: Op) {
+    if ON.load(Ordering::Acquire) {
+        if let Some(log) = LOGS[crate::cpu::index()].lock().as_mut() {
+            log.step(op);
+        }
+    }
+}
+
+/// Stops checking and returns how many instructions were checked, or the
+/// first CPU's violation (a sequence left with a TLBI no `DSB ISH`
+/// completed is one). Call it while no CPU is changing translation tables.
+pub fn stop() -> Result<u64, Failure> {
+    ON.store(false, Ordering::Release);
+    let mut checked = 0;
+    for (cpu, log) in LOGS.iter().enumerate() {
+        let Some(log) = log.lock().take() else { continue };
+        if let Some(violation) = log.violation.or_else(|| log.checker.finish().err()) {
+            return Err(log.failure(cpu, violation));
+        }
+        checked += log.ops;
+    }
+    Ok(checked)
+}
