@@ -7,11 +7,13 @@
 //! cargo xtask gdb  [IMAGE] [options]                                    boot halted, waiting for gdb on :1234
 //! cargo xtask soak [--seconds N] [--seed S]                             the model check, long (see `checks`)
 //! cargo xtask miri                                                      miri over vm-core and zx
+//! cargo xtask fuzz TARGET [--seconds N]                                 a cargo-fuzz target, longer (see `fuzz`)
 //! ```
 //! Every command first installs what is missing (see `toolchain`).
 
 mod checks;
 mod disk;
+mod fuzz;
 mod qemu;
 mod toolchain;
 
@@ -65,12 +67,13 @@ fn main() {
         Some("gdb") => boot_command(&args[1..], BootMode::Gdb),
         Some("test") => test(),
         Some("soak") => checks::soak(&root(), &host_cargo(), &args[1..]),
+        Some("fuzz") => fuzz_command(&args[1..]),
         Some("miri") => {
             let outcome = checks::miri(&root());
             println!("miri ... {}", outcome.describe());
             Ok(i32::from(outcome == checks::Outcome::Failed))
         }
-        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb|soak|miri> …\n{}", usage())),
+        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb|soak|miri|fuzz> …\n{}", usage())),
     };
     match result {
         Ok(code) => exit(code),
@@ -91,7 +94,9 @@ fn usage() -> String {
   test
   soak [--seconds N] [--seed S]
   miri
+  fuzz {} [--seconds N]
 IMAGE: one of {} (default: {DEFAULT_IMAGE})",
+        fuzz::TARGETS.join("|"),
         images.join(", ")
     )
 }
@@ -342,6 +347,19 @@ fn judge(run: &qemu::Run, boot: &Boot, expect: &Expect) -> Option<String> {
     }
 }
 
+/// `cargo xtask fuzz TARGET [--seconds N]`: one target for `N` seconds
+/// (default 600).
+fn fuzz_command(args: &[String]) -> Result<i32, String> {
+    let usage = || format!("usage: cargo xtask fuzz {} [--seconds N]", fuzz::TARGETS.join("|"));
+    let target = args.first().filter(|t| fuzz::TARGETS.contains(&t.as_str())).ok_or_else(usage)?;
+    let seconds = match &args[1..] {
+        [] => 600,
+        [flag, n] if flag == "--seconds" => n.parse().map_err(|_| usage())?,
+        _ => return Err(usage()),
+    };
+    fuzz::run(target, seconds)
+}
+
 /// The cargo that runs the xtask (host builds and tests).
 fn host_cargo() -> PathBuf {
     std::env::var_os("CARGO")
@@ -360,6 +378,7 @@ fn test() -> Result<i32, String> {
         .map_err(|e| format!("running cargo test: {e}"))?;
     let miri = checks::miri(&root);
     println!("miri ... {}", miri.describe());
+    let fuzzed = fuzz::ci()?;
     let dir = build_images()?;
     println!("xtask: QEMU tests");
     let (mut passed, mut failed) = (0, 0);
@@ -390,6 +409,6 @@ fn test() -> Result<i32, String> {
     if let checks::Outcome::Skipped(why) = &miri {
         println!("xtask: miri was skipped ({why}); it did not pass");
     }
-    let checks_failed = miri == checks::Outcome::Failed;
+    let checks_failed = miri == checks::Outcome::Failed || !fuzzed;
     Ok(if host.success() && failed == 0 && !checks_failed { 0 } else { 1 })
 }
