@@ -132,6 +132,12 @@ impl Descriptor {
         self.0 & VALID != 0
     }
 
+    /// Whether this entry, found at level 3, maps a page: bits \[1:0\] are
+    /// `0b11`; `0b01` is reserved there and faults like an invalid entry.
+    pub const fn is_page(self) -> bool {
+        self.0 & (VALID | TABLE_OR_PAGE) == (VALID | TABLE_OR_PAGE)
+    }
+
     /// Whether this entry, found at `level` (0-3), points to a next-level table.
     pub const fn is_table(self, level: usize) -> bool {
         level < 3 && self.0 & (VALID | TABLE_OR_PAGE) == (VALID | TABLE_OR_PAGE)

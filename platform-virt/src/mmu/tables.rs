@@ -220,7 +220,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
                 table = d.output_address();
             }
             let slot = Slot { table, index: index(addr, 3), va: addr };
-            if Descriptor(self.entry(slot).load(SeqCst)).is_valid() {
+            if Descriptor(self.entry(slot).load(SeqCst)).is_page() {
                 f(addr, slot);
             }
             addr += PAGE;
@@ -276,7 +276,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         let slot = self.leaf_slot(va, true)?.expect("created");
         let new = Self::touched(Self::leaf(pa, perms), access);
         let old = Descriptor(self.entry(slot).load(SeqCst));
-        if !old.is_valid() {
+        if !old.is_page() {
             self.store(slot, new);
             self.maint.dsb_ishst();
             self.maint.isb();
@@ -390,9 +390,12 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
 
     /// The output address and permissions of `va`'s page, if mapped.
     pub fn query(&self, va: u64) -> Option<(u64, Perms)> {
+        if va >= VA_SIZE {
+            return None;
+        }
         let slot = self.leaf_slot(va & !(PAGE - 1), false).ok()??;
         let d = Descriptor(self.entry(slot).load(SeqCst));
-        d.is_valid().then(|| {
+        d.is_page().then(|| {
             let a = d.attributes();
             (d.output_address(), Perms { read: true, write: a.writable, execute: a.executable })
         })
@@ -407,8 +410,8 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         clear: fn(Descriptor) -> Descriptor,
     ) -> bool {
         let Ok(Some(slot)) = self.leaf_slot(va & !(PAGE - 1), false) else { return false };
-        let (old, _) = self.update(slot, |cur| if cur.is_valid() { clear(cur) } else { cur });
-        let was = old.is_valid() && is_set(old.attributes());
+        let (old, _) = self.update(slot, |cur| if cur.is_page() { clear(cur) } else { cur });
+        let was = old.is_page() && is_set(old.attributes());
         if was {
             self.invalidate(&[va & !(PAGE - 1)], false);
         }
@@ -436,7 +439,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         let Ok(Some(slot)) = self.leaf_slot(va & !(PAGE - 1), false) else { return false };
         let allows = |d: Descriptor| {
             let a = d.attributes();
-            d.is_valid()
+            d.is_page()
                 && match access {
                     Access::Read => true,
                     Access::Write => a.writable,
@@ -465,6 +468,10 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
     /// flag and dirty updates it makes itself when `hw` says it manages
     /// them, or the fault it takes. Host tests use it as the MMU.
     pub fn translate(&self, va: u64, access: Access, hw: HwManaged) -> Result<u64, HwFault> {
+        // Past the 48-bit VA range (T0SZ = 16) the walk does not start.
+        if va >= VA_SIZE {
+            return Err(HwFault::Translation { level: 0 });
+        }
         let mut table = self.root;
         for level in 0..3 {
             let d = Descriptor(self.tables.entry(table, index(va, level)).load(SeqCst));
@@ -475,7 +482,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         }
         let slot = Slot { table, index: index(va, 3), va: va & !(PAGE - 1) };
         let d = Descriptor(self.entry(slot).load(SeqCst));
-        if !d.is_valid() {
+        if !d.is_page() {
             return Err(HwFault::Translation { level: 3 });
         }
         let a = d.attributes();
