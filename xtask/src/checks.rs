@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::toolchain;
+
 /// How a check ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -57,20 +59,15 @@ const MIRI_RUNS: [&[&str]; 3] = [
     &["-p", "zx", "--test", "vmo"],
 ];
 
-/// `cargo +nightly miri test` over [`MIRI_RUNS`], installing the nightly's
+/// `cargo miri test` on the nightly over [`MIRI_RUNS`], installing the nightly's
 /// miri component first if it is missing (and saying so); skipped when no
 /// nightly toolchain or no miri can be had.
 pub fn miri(root: &Path) -> Outcome {
-    let has_miri = || {
-        Command::new("cargo")
-            .args(["+nightly", "miri", "--version"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
+    let has_miri =
+        || toolchain::nightly_cargo().args(["miri", "--version"]).output().is_ok_and(|o| o.status.success());
     if !has_miri() {
-        let nightly = Command::new("rustup").args(["run", "nightly", "rustc", "--version"]).output();
-        if !nightly.is_ok_and(|o| o.status.success()) {
-            return Outcome::Skipped("no nightly toolchain (rustup toolchain install nightly)".into());
+        if let Some(why) = toolchain::nightly_missing() {
+            return Outcome::Skipped(why);
         }
         println!("xtask: installing miri for the nightly toolchain (rustup component add miri rust-src)");
         let added = Command::new("rustup")
@@ -83,9 +80,9 @@ pub fn miri(root: &Path) -> Outcome {
     let target_dir = root.join("target").join("miri");
     for run in MIRI_RUNS {
         println!("xtask: miri test {}", run.join(" "));
-        let status = Command::new("cargo")
+        let status = toolchain::nightly_cargo()
             .current_dir(root)
-            .args(["+nightly", "miri", "test", "-q", "--target-dir"])
+            .args(["miri", "test", "-q", "--target-dir"])
             .arg(&target_dir)
             .args(run)
             // The tests' bounded waits read the clock.

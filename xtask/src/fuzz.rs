@@ -11,6 +11,8 @@
 use std::io::Write;
 use std::process::Command;
 
+use crate::toolchain;
+
 /// The targets in `fuzz/fuzz_targets/`.
 pub const TARGETS: [&str; 2] = ["syscalls", "tables"];
 
@@ -67,27 +69,14 @@ pub fn ci() -> Result<bool, String> {
 /// Why fuzzing cannot run here, if it cannot; installs cargo-fuzz when the
 /// nightly toolchain lacks it.
 fn prepare() -> Result<Option<String>, String> {
-    let nightly = |args: &[&str]| {
-        Command::new("rustup")
-            .env("RUSTUP_AUTO_INSTALL", "0")
-            .args(["run", "nightly", "cargo"])
-            .args(args)
-            .output()
-            .map(|o| o.status.success())
-    };
-    match nightly(&["--version"]) {
-        Err(_) => return Ok(Some("rustup is not installed, and cargo-fuzz needs its nightly toolchain".into())),
-        Ok(false) => {
-            return Ok(Some(
-                "cargo-fuzz needs the nightly toolchain, which is not installed (`rustup toolchain install nightly`)"
-                    .into(),
-            ))
-        }
-        Ok(true) => {}
+    if let Some(why) = toolchain::nightly_missing() {
+        return Ok(Some(format!("cargo-fuzz needs the nightly toolchain: {why}")));
     }
-    if !nightly(&["fuzz", "--version"]).unwrap_or(false) {
+    let nightly =
+        |args: &[&str]| toolchain::nightly_cargo().args(args).output().is_ok_and(|o| o.status.success());
+    if !nightly(&["fuzz", "--version"]) {
         println!("xtask: installing cargo-fuzz (cargo install cargo-fuzz --locked)");
-        if !nightly(&["install", "cargo-fuzz", "--locked"]).unwrap_or(false) {
+        if !nightly(&["install", "cargo-fuzz", "--locked"]) {
             return Err("installing cargo-fuzz failed".into());
         }
     }
@@ -99,9 +88,9 @@ fn command(target: &str, seconds: u64) -> Result<Command, String> {
     let fuzz = crate::root().join("fuzz");
     let found = format!("target/corpus/{target}");
     std::fs::create_dir_all(fuzz.join(&found)).map_err(|e| format!("creating fuzz/{found}: {e}"))?;
-    let mut cmd = Command::new("rustup");
+    let mut cmd = toolchain::nightly_cargo();
     cmd.current_dir(fuzz)
-        .args(["run", "nightly", "cargo", "fuzz", "run", target, &found, &format!("corpus/{target}"), "--"])
+        .args(["fuzz", "run", target, &found, &format!("corpus/{target}"), "--"])
         .arg(format!("-max_total_time={seconds}"));
     Ok(cmd)
 }

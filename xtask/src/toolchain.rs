@@ -205,6 +205,26 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// `cargo` of rustup's nightly toolchain (`rustup run nightly cargo`, which
+/// works whichever cargo comes first on `PATH`, unlike `cargo +nightly`),
+/// never installing the toolchain itself. Miri and cargo-fuzz run on it.
+pub fn nightly_cargo() -> Command {
+    let mut cmd = Command::new("rustup");
+    cmd.env("RUSTUP_AUTO_INSTALL", "0").args(["run", "nightly", "cargo"]);
+    cmd
+}
+
+/// Why rustup's nightly toolchain cannot be used here, if it cannot.
+pub fn nightly_missing() -> Option<String> {
+    match nightly_cargo().arg("--version").output() {
+        Err(_) => Some("rustup is not installed, and the check needs its nightly toolchain".into()),
+        Ok(o) if !o.status.success() => {
+            Some("the nightly toolchain is not installed (`rustup toolchain install nightly`)".into())
+        }
+        Ok(_) => None,
+    }
+}
+
 /// The full path of `program` on `PATH`.
 pub fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")

@@ -103,9 +103,7 @@ impl Harness {
 
     /// `len` bytes of the disk of `key` from `offset`, zero past its end.
     pub fn disk(&self, key: u64, offset: u64, len: u64) -> Vec<u8> {
-        let disks = self.disks.lock().unwrap();
-        let disk = &disks[&key];
-        (offset..offset + len).map(|o| disk.get(o as usize).copied().unwrap_or(0)).collect()
+        disk_bytes(&self.disks, key, offset, len)
     }
 
     /// Loads the byte at `va` as a CPU of the address space would.
@@ -169,11 +167,7 @@ fn serve(zx: &Zx, pager: Handle, port: Handle, vmos: &Mutex<HashMap<u64, Handle>
         let (offset, len) = (request.offset, request.length);
         match request.command {
             ZX_PAGER_VMO_READ => {
-                let bytes: Vec<u8> = {
-                    let disks = disks.lock().unwrap();
-                    let disk = &disks[&packet.key];
-                    (offset..offset + len).map(|o| disk.get(o as usize).copied().unwrap_or(0)).collect()
-                };
+                let bytes = disk_bytes(disks, packet.key, offset, len);
                 let aux = zx.vmo_create(len, 0).expect("an aux VMO");
                 zx.vmo_write(aux, &bytes, 0).expect("the aux VMO takes the bytes");
                 // The VMO may have shrunk or closed since the request.
@@ -187,4 +181,12 @@ fn serve(zx: &Zx, pager: Handle, port: Handle, vmos: &Mutex<HashMap<u64, Handle>
             _ => {}
         }
     }
+}
+
+/// `len` bytes of the disk of `key` from `offset`, zero past its end (a
+/// disk grows only when the writeback writes past it).
+fn disk_bytes(disks: &Disks, key: u64, offset: u64, len: u64) -> Vec<u8> {
+    let disks = disks.lock().unwrap();
+    let disk = &disks[&key];
+    (offset..offset + len).map(|o| disk.get(o as usize).copied().unwrap_or(0)).collect()
 }

@@ -138,6 +138,13 @@ impl Run {
         (!open.is_empty()).then(|| open[raw as usize % open.len()])
     }
 
+    /// The open, mapped handle `raw` picks, and an offset in its mapping.
+    fn pick_mapped(&self, raw: u8, offset: u16) -> Option<(usize, u64)> {
+        let h = self.pick(raw)?;
+        let mapped = self.m.handles[h].mapped;
+        (mapped != 0).then(|| (h, offset as u64 % mapped))
+    }
+
     fn size(&self, handle: usize) -> u64 {
         self.m.nodes[self.m.handles[handle].node].size
     }
@@ -153,13 +160,7 @@ impl Run {
             let root = self.h.zx.root_vmar();
             self.h.zx.vmar_map(root, perms, 0, real, 0, size).map_err(|s| format!("vmar_map: {s:?}"))?
         };
-        self.m.handles.push(HandleModel {
-            node,
-            write,
-            resize,
-            mapped: if size == 0 { 0 } else { size },
-            open: true,
-        });
+        self.m.handles.push(HandleModel { node, write, resize, mapped: size, open: true });
         self.real.push((real, va));
         Ok(())
     }
@@ -247,12 +248,7 @@ impl Run {
                 Ok(())
             }
             Op::Store { handle, offset, byte } => {
-                let Some(h) = self.pick(handle) else { return Ok(()) };
-                let mapped = self.m.handles[h].mapped;
-                if mapped == 0 {
-                    return Ok(());
-                }
-                let offset = offset as u64 % mapped;
+                let Some((h, offset)) = self.pick_mapped(handle, offset) else { return Ok(()) };
                 let got = self.h.store(self.real[h].1 + offset, byte);
                 let allowed = match (self.m.handles[h].write, offset < self.size(h)) {
                     (false, _) => Err(Status::AccessDenied),
@@ -266,12 +262,7 @@ impl Run {
                 Ok(())
             }
             Op::Load { handle, offset } => {
-                let Some(h) = self.pick(handle) else { return Ok(()) };
-                let mapped = self.m.handles[h].mapped;
-                if mapped == 0 {
-                    return Ok(());
-                }
-                let offset = offset as u64 % mapped;
+                let Some((h, offset)) = self.pick_mapped(handle, offset) else { return Ok(()) };
                 let got = self.h.load(self.real[h].1 + offset);
                 let want = if offset < self.size(h) {
                     Ok(self.m.byte(self.m.handles[h].node, offset))
@@ -468,8 +459,7 @@ impl Run {
                     let end = (offset + len).div_ceil(P).min(size / P);
                     self.m.commit(node, offset / P, end)
                 }
-                RangeOp::Decommit => self.m.decommit(node, offset, len),
-                RangeOp::Zero => self.m.zero(node, offset, len),
+                RangeOp::Decommit | RangeOp::Zero => self.m.zero(node, offset, len),
             }
         }
         Ok(())

@@ -169,9 +169,10 @@ impl Model {
         }
     }
 
-    /// OP_ZERO of `[offset, offset + len)`: like writing zeros, and a pager
-    /// VMO's whole pages become a dirty zero range (digest §2.11): dirty
-    /// either way.
+    /// OP_ZERO or DECOMMIT of `[offset, offset + len)`: the range reads
+    /// zero. OP_ZERO is like writing zeros, and a pager VMO's whole pages
+    /// become a dirty zero range (digest §2.11): dirty either way. DECOMMIT
+    /// never reaches a pager VMO.
     pub fn zero(&mut self, node: usize, offset: u64, len: u64) {
         self.write(node, offset, &vec![0; len as usize]);
     }
@@ -188,11 +189,6 @@ impl Model {
             }
             _ => (first..end).for_each(|page| self.fork(node, page)),
         }
-    }
-
-    /// DECOMMIT: the range reads zero.
-    pub fn decommit(&mut self, node: usize, offset: u64, len: u64) {
-        self.write(node, offset, &vec![0; len as usize]);
     }
 
     /// The dirty pages of a pager VMO node.

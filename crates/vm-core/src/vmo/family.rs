@@ -108,11 +108,18 @@ impl Family {
     /// `[start, end)`: views of `node` itself and of the clones looking
     /// through to it (a paged root's pages are shared live with them).
     pub(super) fn notify_seeing(&self, node: NodeId, start: u64, end: u64, kind: NoticeKind, out: &Notices) {
+        self.notify_seeing_ranges(node, &[(start, end)], kind, out);
+    }
+
+    /// [`Self::notify_seeing`] of each of `ranges`, finding the views that
+    /// see `node` once for all of them.
+    fn notify_seeing_ranges(&self, node: NodeId, ranges: &[(u64, u64)], kind: NoticeKind, out: &Notices) {
         let mut leaves: Vec<NodeId> = self.views.iter().map(|v| v.node).collect();
         leaves.sort_unstable();
         leaves.dedup();
         for leaf in leaves {
-            if let Some((shift, visible_end)) = self.cow.window_onto(leaf, node) {
+            let Some((shift, visible_end)) = self.cow.window_onto(leaf, node) else { continue };
+            for &(start, end) in ranges {
                 let (s, e) = (start.saturating_sub(shift), end.saturating_sub(shift).min(visible_end));
                 if s < e {
                     self.notify(leaf, s, e, kind, out);
@@ -301,8 +308,8 @@ impl Family {
     /// go on reading the frame (the zero frame, a parent's page) `vmo_read`
     /// no longer reads there.
     pub(super) fn notify_runs(&self, leaf: NodeId, runs: &Runs, out: &Notices) {
-        for &(s, e) in &runs.0 {
-            self.notify_seeing(leaf, s, e, NoticeKind::Unmap, out);
+        if !runs.0.is_empty() {
+            self.notify_seeing_ranges(leaf, &runs.0, NoticeKind::Unmap, out);
         }
     }
 }
