@@ -4,8 +4,11 @@
 //! must be one the spec allows for it; what a call changes, the model
 //! changes too; every few calls, and at the end, every open VMO is read
 //! whole (with `vmo_read` and a load of each page through its mapping) and
-//! compared, and every pager VMO's dirty ranges and disk too. At the end
-//! every handle is closed and every frame must be back.
+//! compared, and every pager VMO's dirty ranges (with their zero flags)
+//! and disk too. The writeback runs whole, or split into its BEGIN half
+//! and its END so that the calls between race it (a write to an
+//! AwaitingClean page must stay dirty). At the end every handle is closed
+//! and every frame must be back.
 //!
 //! The same sequences come from proptest (`tests/model.rs`, which shrinks a
 //! failing one), from the soak run (`cargo xtask soak`) and from the fuzz
@@ -17,7 +20,7 @@ pub mod ops;
 
 use arbitrary::Unstructured;
 use std::collections::BTreeSet;
-use zx::ops::{ZX_VMO_OP_COMMIT, ZX_VMO_OP_DECOMMIT, ZX_VMO_OP_ZERO};
+use zx::ops::{ZX_PAGER_OP_FAIL, ZX_VMO_OP_COMMIT, ZX_VMO_OP_DECOMMIT, ZX_VMO_OP_ZERO};
 use zx::options::*;
 use zx::{Handle, Rights, Status};
 
@@ -37,6 +40,19 @@ const MAX_HANDLES: usize = 12;
 /// Whether [`run`] prints each call with the open handles (for reading a
 /// minimized failure).
 pub static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The statuses [`Op::Fail`] passes: the five `pager_op_range.md` allows,
+/// then two it refuses with INVALID_ARGS (a status outside them, and a
+/// value that is no status).
+pub const FAIL_STATUSES: [u64; 7] = [
+    Status::Io.into_raw() as i64 as u64,
+    Status::IoDataIntegrity.into_raw() as i64 as u64,
+    Status::BadState.into_raw() as i64 as u64,
+    Status::NoSpace.into_raw() as i64 as u64,
+    Status::BufferTooSmall.into_raw() as i64 as u64,
+    Status::Internal.into_raw() as i64 as u64,
+    0x11_ffff_ffff,
+];
 
 /// Every how many calls everything is compared.
 const CHECK_EVERY: usize = 8;
@@ -199,7 +215,7 @@ impl Run {
                     .create_pager_vmo(key, options, size)
                     .map_err(|s| format!("pager_create_vmo: {s:?}"))?;
                 let disk: Vec<u8> = (0..size).map(|o| model::disk_byte(key, o)).collect();
-                let body = Body::Pager { bytes: disk.clone(), dirty: BTreeSet::new(), disk };
+                let body = Body::Pager { bytes: disk.clone(), disk, dirty: Default::default() };
                 let node = self.add_node(Node { body, size, resizable, cow: false }, Some(key));
                 self.add_handle(vmo, node, true, resizable)
             }
@@ -308,10 +324,34 @@ impl Run {
                 let Some(h) = self.pick(handle) else { return Ok(()) };
                 let node = self.m.handles[h].node;
                 let Some(key) = self.keys[node] else { return Ok(()) };
+                let size = self.m.nodes[node].size;
                 self.check_dirty(node, key)?;
-                self.h.write_back(key, self.m.nodes[node].size);
-                self.m.written_back(node);
+                self.h.begin_write_back(key, size);
+                self.h.end_write_back(key, size);
+                self.m.writeback_begun(node);
+                self.m.writeback_ended(node);
                 self.check_dirty(node, key)
+            }
+            Op::WritebackBegin { handle } => {
+                let Some(h) = self.pick(handle) else { return Ok(()) };
+                let node = self.m.handles[h].node;
+                let Some(key) = self.keys[node] else { return Ok(()) };
+                self.check_dirty(node, key)?;
+                self.h.begin_write_back(key, self.m.nodes[node].size);
+                self.m.writeback_begun(node);
+                self.check_dirty(node, key)
+            }
+            Op::WritebackEnd { handle } => {
+                let Some(h) = self.pick(handle) else { return Ok(()) };
+                let node = self.m.handles[h].node;
+                let Some(key) = self.keys[node] else { return Ok(()) };
+                self.h.end_write_back(key, self.m.nodes[node].size);
+                self.m.writeback_ended(node);
+                self.check_dirty(node, key)
+            }
+            Op::Fail { handle, page, pages, status } => {
+                let Some(h) = self.pick(handle) else { return Ok(()) };
+                self.fail(h, page as u64 % (MAX_PAGES + 1), pages as u64 % (MAX_PAGES + 1), status)
             }
             Op::Reclaim => {
                 self.h.machine.ctx.reclaim();
@@ -376,15 +416,18 @@ impl Run {
         }
         if allowed.is_empty() {
             allowed.push(Ok(()));
-            // AT_LEAST_ON_WRITE of a slice of a clone (not of the root):
-            // Zircon refuses it of a slice of a snapshot (digest §2.10);
-            // vm-core of a slice of any clone.
-            if let (ChildKind::AtLeastOnWrite, Body::Window { parent: of, .. }) =
-                (kind, &self.m.nodes[parent].body)
+            // AT_LEAST_ON_WRITE of a slice (or a reference of one) of a
+            // clone, not of the root: Zircon refuses it of a slice of a
+            // snapshot (digest §2.10); vm-core of a slice of any clone.
+            let mut under = parent;
+            while let Body::Window { parent: of, .. } = self.m.nodes[under].body {
+                under = of;
+            }
+            if kind == ChildKind::AtLeastOnWrite
+                && under != parent
+                && matches!(self.m.nodes[under].body, Body::Live { .. })
             {
-                if matches!(self.m.nodes[*of].body, Body::Live { .. }) {
-                    allowed.push(Err(Status::NotSupported));
-                }
+                allowed.push(Err(Status::NotSupported));
             }
         }
         expect(got.map(|_| ()), &allowed)?;
@@ -465,6 +508,33 @@ impl Run {
         Ok(())
     }
 
+    /// `pager_op_range(FAIL)` with nothing waiting (`pager_op_range.md`):
+    /// each rule the call breaks gives its status, and one that breaks none
+    /// is a no-op (checked by the next comparison).
+    fn fail(&mut self, h: usize, page: u64, pages: u64, status: u8) -> Result<(), String> {
+        let node = self.m.handles[h].node;
+        let data = FAIL_STATUSES[status as usize % FAIL_STATUSES.len()];
+        let got = self.h.pager_op(ZX_PAGER_OP_FAIL, self.real[h].0, page * P, pages * P, data);
+        let mut allowed = Vec::new();
+        if self.keys[node].is_none() {
+            // Not one of the pager's VMOs: a clone, a slice, an anonymous VMO.
+            allowed.push(Err(Status::InvalidArgs));
+        }
+        if !self.m.handles[h].write {
+            allowed.push(Err(Status::AccessDenied));
+        }
+        if FAIL_STATUSES[5..].contains(&data) {
+            allowed.push(Err(Status::InvalidArgs));
+        }
+        if (page + pages) * P > self.size(h) {
+            allowed.push(Err(Status::OutOfRange));
+        }
+        if allowed.is_empty() {
+            allowed.push(Ok(()));
+        }
+        expect(got, &allowed)
+    }
+
     fn close(&mut self, h: usize) {
         let (handle, va) = self.real[h];
         let mapped = self.m.handles[h].mapped;
@@ -489,19 +559,18 @@ impl Run {
     fn check_dirty(&self, node: usize, key: u64) -> Result<(), String> {
         let size = self.m.nodes[node].size;
         let ranges = self.h.dirty_ranges(key, size);
-        let mut dirty = BTreeSet::new();
-        for &(offset, len, zero) in &ranges {
+        let (mut dirty, mut zero) = (BTreeSet::new(), BTreeSet::new());
+        for &(offset, len, is_zero) in &ranges {
             dirty.extend(offset / P..(offset + len) / P);
-            if zero && self.m.bytes(node, offset, len).iter().any(|&b| b != 0) {
-                return Err(format!(
-                    "the zero range ({offset:#x}, {len:#x}) holds non-zero bytes in the model"
-                ));
+            if is_zero {
+                zero.extend(offset / P..(offset + len) / P);
             }
         }
-        if &dirty != self.m.dirty(node) {
+        let model = self.m.dirty(node);
+        if dirty != model.pages || zero != model.zero {
             return Err(format!(
-                "dirty pages {dirty:?} (ranges {ranges:?}), the model's {:?}",
-                self.m.dirty(node)
+                "dirty pages {dirty:?}, zero {zero:?} (ranges {ranges:?}); the model's {:?}, zero {:?}",
+                model.pages, model.zero
             ));
         }
         for page in (0..size / P).filter(|p| !dirty.contains(p)) {
