@@ -61,4 +61,6 @@ pub enum Op {
     Fail { handle: u8, page: u8, pages: u8, status: u8 },
     /// `VmContext::reclaim`: every Clean pager page is evicted.
     Reclaim,
+    /// `pager_detach_vmo` of the handle's VMO.
+    Detach { handle: u8 },
 }
