@@ -1,0 +1,310 @@
+//! Host benchmarks (issue 13): each job of vm-core next to the same job done
+//! by this machine's Linux, and next to its physical limit, all measured in
+//! the same run. `cargo xtask bench host` runs them (release build), prints
+//! the table and writes `target/bench/host.json`.
+//!
+//! - [`project`]: vm-core over [`pool::PoolFrames`] (frames that behave like
+//!   physical memory), and over the host mock's heap frames where the
+//!   difference shows;
+//! - [`linux`]: madvise, userfaultfd, fork and PAGEMAP_SCAN on 4 KiB pages;
+//! - [`limits`]: memset, memcpy and a slot load over warm memory;
+//! - [`harness`]: repetition (median and spread), rows, targets, the table
+//!   and the JSON.
+//!
+//! Host-only (std, libc): not part of the images.
+
+pub mod harness;
+pub mod limits;
+pub mod linux;
+pub mod pool;
+pub mod project;
+pub mod region;
+mod uapi;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+
+use harness::{Figure, MachineInfo, Row, Run, Stats, Target, Unit};
+use linux::Fill;
+use pool::PoolFrames;
+use project::Vm;
+
+/// The page size of both sides (vm-core's `PAGE_SIZE`; Linux's on x86_64
+/// and on the arm64 kernels this project targets).
+pub const PAGE: usize = vm_core::PAGE_SIZE as usize;
+
+/// The system allocator, counting live heap bytes (for vm-core's metadata
+/// per page).
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards every call unchanged to `System`.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Heap bytes allocated and not yet freed by this process.
+pub fn live_heap_bytes() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+const GIB: usize = 1 << 30;
+const TIB: usize = 1 << 40;
+
+/// The sizes and repetitions of a run.
+pub struct Config {
+    pub quick: bool,
+    /// Commit, decommit, metadata: the issue's 64 MiB.
+    pub commit: usize,
+    /// The large snapshot parent and the dirty-tracked VMO: 1 GiB.
+    pub large: usize,
+    /// The sparse VMO: 1 TiB.
+    pub sparse: usize,
+    /// Calls of 64 pages in a supply run.
+    pub supply_calls: usize,
+    /// Faults in a round-trip or COW run.
+    pub faults: usize,
+    /// Dirty pages in the dirty-range jobs: 16 and 4096.
+    pub dirty: [usize; 2],
+    /// Runs of each measurement (more for the short ones).
+    pub runs: usize,
+}
+
+impl Config {
+    /// The issue's sizes.
+    pub fn full() -> Config {
+        Config {
+            quick: false,
+            commit: 64 * MIB,
+            large: GIB,
+            sparse: TIB,
+            supply_calls: 256,
+            faults: 1024,
+            dirty: [16, 4096],
+            runs: 11,
+        }
+    }
+
+    /// Small sizes, one run each: that every job runs and gives sane
+    /// figures (the smoke test), not a measurement.
+    pub fn quick() -> Config {
+        Config {
+            quick: true,
+            commit: MIB,
+            large: 8 * MIB,
+            sparse: TIB,
+            supply_calls: 4,
+            faults: 16,
+            dirty: [16, 64],
+            runs: 1,
+        }
+    }
+
+    /// Runs for a measurement of one short call.
+    fn short_runs(&self) -> usize {
+        if self.quick {
+            1
+        } else {
+            101
+        }
+    }
+}
+
+fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= TIB => format!("{} TiB", b / TIB),
+        b if b >= GIB => format!("{} GiB", b / GIB),
+        b if b >= MIB => format!("{} MiB", b / MIB),
+        b => format!("{} KiB", b / KIB),
+    }
+}
+
+/// Runs every job; `progress` hears each row as it is done.
+pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
+    const P: usize = PAGE;
+    let (runs, short) = (cfg.runs, cfg.short_runs());
+    let pool = Arc::new(PoolFrames::new((cfg.large + cfg.commit + 16 * MIB) / P).expect("the frame pool"));
+    let vm = Vm::over(pool);
+    let mock = || Vm::mock(cfg.commit / P + 1024);
+    let (commit, c) = (size(cfg.commit), cfg.commit as u64);
+    let mut rows = Vec::new();
+    let mut push = |row: Row| {
+        progress(&row);
+        rows.push(row);
+    };
+    let memset = Figure::measured(format!("memset of {commit} of present memory"), limits::memset(cfg.commit, runs));
+
+    push(
+        Row::new(
+            format!("commit {commit}"),
+            Unit::TimePerPage,
+            Figure::measured("COMMIT of a fresh VMO, frame pool", project::commit(&vm, c, runs)),
+            linux::populate_write(cfg.commit, runs),
+            memset.clone(),
+        )
+        .with_target(Target::TimesLimit(1.25)),
+    );
+    push(Row::new(
+        format!("commit {commit}, host mock frames"),
+        Unit::TimePerPage,
+        Figure::measured("COMMIT of a fresh VMO, MockFrames (heap boxes)", project::commit(&mock(), c, runs)),
+        Figure::None,
+        memset,
+    ));
+    push(Row::new(
+        format!("decommit {commit}"),
+        Unit::TimePerPage,
+        Figure::measured("DECOMMIT of a committed VMO, frame pool", project::decommit(&vm, c, runs)),
+        linux::dontneed(cfg.commit, runs),
+        Figure::None,
+    ));
+
+    let memcpy64 = Figure::measured("memcpy of 64 pages at a time", limits::memcpy(64, cfg.supply_calls, runs));
+    push(
+        Row::new(
+            "supply 64 pages per call, by move",
+            Unit::PagesPerSecond,
+            Figure::measured(
+                "zx_pager_supply_pages of 64 pages moved from an aux VMO",
+                project::supply(&vm, 64, cfg.supply_calls as u64, runs),
+            ),
+            linux::uffd_supply(Fill::Move, 64, cfg.supply_calls, runs),
+            memcpy64.clone(),
+        )
+        .with_target(Target::TimesLinux(1.0)),
+    );
+    push(Row::new(
+        "supply 64 pages per call, by copy",
+        Unit::PagesPerSecond,
+        Figure::None,
+        linux::uffd_supply(Fill::Copy, 64, cfg.supply_calls, runs),
+        memcpy64,
+    ));
+    let round_trip = Figure::measured(
+        "a read fault (lookup_for_fault) on a missing pager page, a pager thread supplying it",
+        project::fault_round_trip(&vm, cfg.faults as u64, runs),
+    );
+    for fill in [Fill::Copy, Fill::Move] {
+        let name = if fill == Fill::Copy { "UFFDIO_COPY" } else { "UFFDIO_MOVE" };
+        push(Row::new(
+            format!("pager fault round trip (Linux: {name})"),
+            Unit::TimePerCall,
+            round_trip.clone(),
+            linux::uffd_fault(fill, cfg.faults, runs),
+            Figure::None,
+        ));
+    }
+
+    for bytes in [4 * KIB, cfg.commit, cfg.large] {
+        let row = Row::new(
+            format!("snapshot of a {} populated parent", size(bytes)),
+            Unit::TimePerCall,
+            Figure::measured(
+                "create_child(SNAPSHOT) of a committed VMO",
+                project::snapshot(&vm, bytes as u64, short),
+            ),
+            linux::fork(bytes, runs),
+            Figure::None,
+        );
+        push(if bytes == cfg.large { row.with_target(Target::TimesLinux(0.01)) } else { row });
+    }
+
+    let memcpy1 = Figure::measured("memcpy of one page", limits::memcpy(1, cfg.faults, runs));
+    push(Row::new(
+        "COW write fault",
+        Unit::TimePerPage,
+        Figure::measured(
+            "lookup_for_fault(write) of a page shared with a snapshot, frame pool",
+            project::cow_fault(&vm, cfg.faults as u64, runs),
+        ),
+        linux::cow_after_fork(cfg.faults, runs),
+        memcpy1.clone(),
+    ));
+    push(Row::new(
+        "COW write fault, host mock frames",
+        Unit::TimePerPage,
+        Figure::measured(
+            "lookup_for_fault(write) of a page shared with a snapshot, MockFrames",
+            project::cow_fault(&mock(), cfg.faults as u64, runs),
+        ),
+        Figure::None,
+        memcpy1,
+    ));
+
+    let large = size(cfg.large);
+    for dirty in cfg.dirty {
+        let (query, writeback) = project::dirty_ranges(&vm, cfg.large as u64, dirty as u64, runs);
+        let (scan, rearm) = linux::written_pages(cfg.large, dirty, runs);
+        push(
+            Row::new(
+                format!("dirty query over {large}, {dirty} dirty pages"),
+                Unit::TimePerCall,
+                Figure::measured("zx_pager_query_dirty_ranges over the supplied pager VMO", query),
+                scan,
+                Figure::None,
+            )
+            .with_target(Target::TimesLinux(0.1)),
+        );
+        push(Row::new(
+            format!("WRITEBACK_BEGIN+END of those {dirty} ranges"),
+            Unit::TimePerCall,
+            Figure::measured("WRITEBACK_BEGIN and WRITEBACK_END of each dirty range", writeback),
+            rearm,
+            Figure::None,
+        ));
+    }
+
+    let lookup_pages = 1024;
+    push(Row::new(
+        "page-list lookup",
+        Unit::TimePerCall,
+        Figure::measured(
+            "lookup_for_fault(read) of a committed page of a 1024-page VMO",
+            project::lookup(&vm, lookup_pages, runs),
+        ),
+        Figure::None,
+        Figure::measured("a load from a dense table of 1024 u64 slots", limits::slot_load(lookup_pages as usize, runs)),
+    ));
+    let sparse = size(cfg.sparse);
+    push(Row::new(
+        format!("scan of a sparse {sparse} VMO, 16 pages"),
+        Unit::TimePerCall,
+        Figure::measured(
+            "committed_pages over the whole VMO",
+            project::sparse_scan(&vm, cfg.sparse as u64, 16, short),
+        ),
+        linux::sparse_scan(cfg.sparse, 16, short),
+        Figure::None,
+    ));
+    push(
+        Row::new(
+            "metadata per committed page",
+            Unit::BytesPerPage,
+            Figure::measured(
+                format!("heap bytes held by a committed {commit} VMO (counting allocator)"),
+                project::metadata(&vm, c),
+            ),
+            linux::metadata(cfg.commit),
+            Figure::measured("one 8-byte descriptor per page", Stats::exact(8.0)),
+        )
+        .with_target(Target::AtMost(16.0)),
+    );
+    Run { machine: MachineInfo::here(), quick: cfg.quick, rows }
+}

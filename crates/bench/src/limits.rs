@@ -1,0 +1,53 @@
+//! The physical limits: what the memory itself costs for each job, timed
+//! over warm, present memory (huge pages where the kernel gives them).
+
+use std::hint::black_box;
+
+use crate::harness::{sample, time_per, Stats};
+use crate::region::{Pages, Region};
+use crate::PAGE;
+
+/// `memset` of `bytes` of present memory to zero: ns per page.
+pub fn memset(bytes: usize, runs: usize) -> Stats {
+    let mut buf = Region::populated(bytes, Pages::Huge, true).expect("memset buffer");
+    let pages = (bytes / PAGE) as u64;
+    sample(runs, || {
+        let bytes = buf.bytes();
+        time_per(pages, || black_box(bytes).fill(0))
+    })
+}
+
+/// `memcpy` of `pages` pages at a time from one present buffer to another:
+/// ns per page, averaged over `calls` copies of distinct pages.
+pub fn memcpy(pages: usize, calls: usize, runs: usize) -> Stats {
+    let len = pages * PAGE * calls;
+    let mut src = Region::populated(len, Pages::Huge, true).expect("memcpy source");
+    let mut dst = Region::populated(len, Pages::Huge, true).expect("memcpy destination");
+    src.bytes().fill(1);
+    sample(runs, || {
+        let (s, d) = (src.bytes(), dst.bytes());
+        time_per((pages * calls) as u64, || {
+            for (d, s) in d.chunks_exact_mut(pages * PAGE).zip(s.chunks_exact(pages * PAGE)) {
+                black_box(d).copy_from_slice(black_box(s));
+            }
+        })
+    })
+}
+
+/// One load of a `u64` slot, at indices cycling through a dense table of
+/// `slots`: the least a page-list lookup can cost. ns per lookup.
+pub fn slot_load(slots: usize, runs: usize) -> Stats {
+    let table: Vec<u64> = (0..slots as u64).collect();
+    let rounds = 64;
+    sample(runs, || {
+        time_per((slots * rounds) as u64, || {
+            let mut sum = 0u64;
+            for _ in 0..rounds {
+                for i in 0..slots {
+                    sum = sum.wrapping_add(black_box(&table)[black_box(i)]);
+                }
+            }
+            black_box(sum);
+        })
+    })
+}
