@@ -12,11 +12,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-/// A measured figure: the median of `runs` runs and their extremes, in the
-/// row's [`Unit`] (nanoseconds or bytes per unit of work).
+/// A measured figure: the median of `runs` runs, their quartiles and
+/// extremes, in the row's [`Unit`] (nanoseconds or bytes per unit of work).
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Stats {
     pub median: f64,
+    pub q1: f64,
+    pub q3: f64,
     pub min: f64,
     pub max: f64,
     pub runs: usize,
@@ -28,8 +30,13 @@ impl Stats {
         assert!(!samples.is_empty(), "a figure needs a sample");
         samples.sort_by(f64::total_cmp);
         let n = samples.len();
-        let median = if n % 2 == 1 { samples[n / 2] } else { (samples[n / 2 - 1] + samples[n / 2]) / 2.0 };
-        Stats { median, min: samples[0], max: samples[n - 1], runs: n }
+        let at = |q: f64| {
+            // Linear interpolation between the closest ranks.
+            let pos = q * (n - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            samples[lo] + (samples[hi] - samples[lo]) * (pos - lo as f64)
+        };
+        Stats { median: at(0.5), q1: at(0.25), q3: at(0.75), min: samples[0], max: samples[n - 1], runs: n }
     }
 
     /// A figure that is not a time: one exact value.
@@ -37,12 +44,12 @@ impl Stats {
         Stats::of(vec![value])
     }
 
-    /// The spread, `(max - min) / median`.
+    /// The spread: the interquartile range as a share of the median.
     pub fn spread(&self) -> f64 {
         if self.median == 0.0 {
             0.0
         } else {
-            (self.max - self.min) / self.median
+            (self.q3 - self.q1) / self.median
         }
     }
 }
@@ -259,7 +266,8 @@ impl MachineInfo {
             .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim()))
             .unwrap_or("unknown")
             .to_string();
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+        let kernel =
+            std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         MachineInfo { cpu, cpus, kernel }
     }
@@ -296,7 +304,7 @@ impl Run {
             );
         }
         out.push_str(
-            "\nMedians of the runs, ± half their range (max − min) as a share of the median; \
+            "\nMedians of the runs, ± half their interquartile range as a share of the median (min and max are in the JSON); \
              ratio = this project ÷ Linux in time (or bytes): below 1 is better.\n\n",
         );
         for r in &self.rows {
@@ -329,10 +337,10 @@ mod tests {
 
     #[test]
     fn median_and_spread() {
-        let s = Stats::of(vec![3.0, 1.0, 2.0, 10.0]);
-        assert_eq!((s.median, s.min, s.max, s.runs), (2.5, 1.0, 10.0, 4));
-        assert_eq!(Stats::of(vec![4.0, 1.0, 2.0]).median, 2.0);
-        assert!((s.spread() - 3.6).abs() < 1e-9);
+        let s = Stats::of(vec![3.0, 1.0, 2.0, 10.0, 4.0]);
+        assert_eq!((s.median, s.q1, s.q3, s.min, s.max, s.runs), (3.0, 2.0, 4.0, 1.0, 10.0, 5));
+        assert_eq!(Stats::of(vec![4.0, 1.0, 2.0, 3.0]).median, 2.5);
+        assert!((s.spread() - 2.0 / 3.0).abs() < 1e-9);
     }
 
     #[test]

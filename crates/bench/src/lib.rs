@@ -85,6 +85,8 @@ pub struct Config {
     pub dirty: [usize; 2],
     /// Runs of each measurement (more for the short ones).
     pub runs: usize,
+    /// Only the jobs whose name contains this (for profiling one job).
+    pub only: Option<String>,
 }
 
 impl Config {
@@ -99,6 +101,7 @@ impl Config {
             faults: 1024,
             dirty: [16, 4096],
             runs: 11,
+            only: None,
         }
     }
 
@@ -114,7 +117,12 @@ impl Config {
             faults: 16,
             dirty: [16, 64],
             runs: 1,
+            only: None,
         }
+    }
+
+    fn wants(&self, job: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| job.contains(only.as_str()))
     }
 
     /// Runs for a measurement of one short call.
@@ -136,7 +144,8 @@ fn size(bytes: usize) -> String {
     }
 }
 
-/// Runs every job; `progress` hears each row as it is done.
+/// Runs every job (or those [`Config::only`] names); `progress` hears each
+/// row as it is done.
 pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
     const P: usize = PAGE;
     let (runs, short) = (cfg.runs, cfg.short_runs());
@@ -149,162 +158,161 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
         progress(&row);
         rows.push(row);
     };
-    let memset = Figure::measured(format!("memset of {commit} of present memory"), limits::memset(cfg.commit, runs));
-
-    push(
-        Row::new(
-            format!("commit {commit}"),
-            Unit::TimePerPage,
-            Figure::measured("COMMIT of a fresh VMO, frame pool", project::commit(&vm, c, runs)),
-            linux::populate_write(cfg.commit, runs),
-            memset.clone(),
+    // Figures two rows share, measured once when either is wanted.
+    let memset = || {
+        Figure::measured(format!("memset of {commit} of present memory"), limits::memset(cfg.commit, runs))
+    };
+    let memcpy = |pages| {
+        let what = if pages == 1 {
+            "memcpy of one page".to_string()
+        } else {
+            format!("memcpy of {pages} pages at a time")
+        };
+        Figure::measured(
+            what,
+            limits::memcpy(pages, if pages == 1 { cfg.faults } else { cfg.supply_calls }, runs),
         )
-        .with_target(Target::TimesLimit(1.25)),
-    );
-    push(Row::new(
-        format!("commit {commit}, host mock frames"),
-        Unit::TimePerPage,
-        Figure::measured("COMMIT of a fresh VMO, MockFrames (heap boxes)", project::commit(&mock(), c, runs)),
-        Figure::None,
-        memset,
-    ));
-    push(Row::new(
-        format!("decommit {commit}"),
-        Unit::TimePerPage,
-        Figure::measured("DECOMMIT of a committed VMO, frame pool", project::decommit(&vm, c, runs)),
-        linux::dontneed(cfg.commit, runs),
-        Figure::None,
-    ));
+    };
+    let (mut memset_fig, mut memcpy64, mut memcpy1, mut round_trip) = (None, None, None, None);
 
-    let memcpy64 = Figure::measured("memcpy of 64 pages at a time", limits::memcpy(64, cfg.supply_calls, runs));
-    push(
-        Row::new(
-            "supply 64 pages per call, by move",
+    let job = format!("commit {commit}");
+    if cfg.wants(&job) {
+        let limit = memset_fig.get_or_insert_with(memset).clone();
+        let project = Figure::measured("COMMIT of a fresh VMO, frame pool", project::commit(&vm, c, runs));
+        let row = Row::new(job, Unit::TimePerPage, project, linux::populate_write(cfg.commit, runs), limit);
+        push(row.with_target(Target::TimesLimit(1.25)));
+    }
+    let job = format!("commit {commit}, host mock frames");
+    if cfg.wants(&job) {
+        let limit = memset_fig.get_or_insert_with(memset).clone();
+        let project = project::commit(&mock(), c, runs);
+        let project = Figure::measured("COMMIT of a fresh VMO, MockFrames (heap boxes)", project);
+        push(Row::new(job, Unit::TimePerPage, project, Figure::None, limit));
+    }
+    let job = format!("decommit {commit}");
+    if cfg.wants(&job) {
+        let project =
+            Figure::measured("DECOMMIT of a committed VMO, frame pool", project::decommit(&vm, c, runs));
+        push(Row::new(job, Unit::TimePerPage, project, linux::dontneed(cfg.commit, runs), Figure::None));
+    }
+
+    let calls = cfg.supply_calls;
+    let job = "supply 64 pages per call, by move".to_string();
+    if cfg.wants(&job) {
+        let limit = memcpy64.get_or_insert_with(|| memcpy(64)).clone();
+        let project = project::supply(&vm, 64, calls as u64, runs);
+        let project = Figure::measured("zx_pager_supply_pages of 64 pages moved from an aux VMO", project);
+        let row = Row::new(
+            job,
             Unit::PagesPerSecond,
-            Figure::measured(
-                "zx_pager_supply_pages of 64 pages moved from an aux VMO",
-                project::supply(&vm, 64, cfg.supply_calls as u64, runs),
-            ),
-            linux::uffd_supply(Fill::Move, 64, cfg.supply_calls, runs),
-            memcpy64.clone(),
-        )
-        .with_target(Target::TimesLinux(1.0)),
-    );
-    push(Row::new(
-        "supply 64 pages per call, by copy",
-        Unit::PagesPerSecond,
-        Figure::None,
-        linux::uffd_supply(Fill::Copy, 64, cfg.supply_calls, runs),
-        memcpy64,
-    ));
-    let round_trip = Figure::measured(
-        "a read fault (lookup_for_fault) on a missing pager page, a pager thread supplying it",
-        project::fault_round_trip(&vm, cfg.faults as u64, runs),
-    );
+            project,
+            linux::uffd_supply(Fill::Move, 64, calls, runs),
+            limit,
+        );
+        push(row.with_target(Target::TimesLinux(1.0)));
+    }
+    let job = "supply 64 pages per call, by copy".to_string();
+    if cfg.wants(&job) {
+        let limit = memcpy64.get_or_insert_with(|| memcpy(64)).clone();
+        let linux = linux::uffd_supply(Fill::Copy, 64, calls, runs);
+        push(Row::new(job, Unit::PagesPerSecond, Figure::None, linux, limit));
+    }
     for fill in [Fill::Copy, Fill::Move] {
-        let name = if fill == Fill::Copy { "UFFDIO_COPY" } else { "UFFDIO_MOVE" };
-        push(Row::new(
-            format!("pager fault round trip (Linux: {name})"),
-            Unit::TimePerCall,
-            round_trip.clone(),
-            linux::uffd_fault(fill, cfg.faults, runs),
-            Figure::None,
-        ));
+        let job = format!("pager fault round trip (Linux: {})", fill.name());
+        if cfg.wants(&job) {
+            let project = round_trip.get_or_insert_with(|| {
+                Figure::measured(
+                    "a read fault (lookup_for_fault) on a missing pager page, a pager thread supplying it",
+                    project::fault_round_trip(&vm, cfg.faults as u64, runs),
+                )
+            });
+            let linux = linux::uffd_fault(fill, cfg.faults, runs);
+            push(Row::new(job, Unit::TimePerCall, project.clone(), linux, Figure::None));
+        }
     }
 
     for bytes in [4 * KIB, cfg.commit, cfg.large] {
-        let row = Row::new(
-            format!("snapshot of a {} populated parent", size(bytes)),
-            Unit::TimePerCall,
-            Figure::measured(
-                "create_child(SNAPSHOT) of a committed VMO",
-                project::snapshot(&vm, bytes as u64, short),
-            ),
-            linux::fork(bytes, runs),
-            Figure::None,
-        );
-        push(if bytes == cfg.large { row.with_target(Target::TimesLinux(0.01)) } else { row });
+        let job = format!("snapshot of a {} populated parent", size(bytes));
+        if cfg.wants(&job) {
+            let project = project::snapshot(&vm, bytes as u64, short);
+            let project = Figure::measured("create_child(SNAPSHOT) of a committed VMO", project);
+            let row = Row::new(job, Unit::TimePerCall, project, linux::fork(bytes, runs), Figure::None);
+            push(if bytes == cfg.large { row.with_target(Target::TimesLinux(0.01)) } else { row });
+        }
     }
 
-    let memcpy1 = Figure::measured("memcpy of one page", limits::memcpy(1, cfg.faults, runs));
-    push(Row::new(
-        "COW write fault",
-        Unit::TimePerPage,
-        Figure::measured(
+    let faults = cfg.faults as u64;
+    let job = "COW write fault".to_string();
+    if cfg.wants(&job) {
+        let limit = memcpy1.get_or_insert_with(|| memcpy(1)).clone();
+        let project = Figure::measured(
             "lookup_for_fault(write) of a page shared with a snapshot, frame pool",
-            project::cow_fault(&vm, cfg.faults as u64, runs),
-        ),
-        linux::cow_after_fork(cfg.faults, runs),
-        memcpy1.clone(),
-    ));
-    push(Row::new(
-        "COW write fault, host mock frames",
-        Unit::TimePerPage,
-        Figure::measured(
+            project::cow_fault(&vm, faults, runs),
+        );
+        push(Row::new(job, Unit::TimePerPage, project, linux::cow_after_fork(cfg.faults, runs), limit));
+    }
+    let job = "COW write fault, host mock frames".to_string();
+    if cfg.wants(&job) {
+        let limit = memcpy1.get_or_insert_with(|| memcpy(1)).clone();
+        let project = Figure::measured(
             "lookup_for_fault(write) of a page shared with a snapshot, MockFrames",
-            project::cow_fault(&mock(), cfg.faults as u64, runs),
-        ),
-        Figure::None,
-        memcpy1,
-    ));
+            project::cow_fault(&mock(), faults, runs),
+        );
+        push(Row::new(job, Unit::TimePerPage, project, Figure::None, limit));
+    }
 
     let large = size(cfg.large);
     for dirty in cfg.dirty {
+        let (query_job, writeback_job) = (
+            format!("dirty query over {large}, {dirty} dirty pages"),
+            format!("WRITEBACK_BEGIN+END of those {dirty} ranges"),
+        );
+        if !cfg.wants(&query_job) && !cfg.wants(&writeback_job) {
+            continue;
+        }
         let (query, writeback) = project::dirty_ranges(&vm, cfg.large as u64, dirty as u64, runs);
         let (scan, rearm) = linux::written_pages(cfg.large, dirty, runs);
+        let query = Figure::measured("zx_pager_query_dirty_ranges over the supplied pager VMO", query);
         push(
-            Row::new(
-                format!("dirty query over {large}, {dirty} dirty pages"),
-                Unit::TimePerCall,
-                Figure::measured("zx_pager_query_dirty_ranges over the supplied pager VMO", query),
-                scan,
-                Figure::None,
-            )
-            .with_target(Target::TimesLinux(0.1)),
+            Row::new(query_job, Unit::TimePerCall, query, scan, Figure::None)
+                .with_target(Target::TimesLinux(0.1)),
         );
+        let writeback = Figure::measured("WRITEBACK_BEGIN and WRITEBACK_END of each dirty range", writeback);
+        push(Row::new(writeback_job, Unit::TimePerCall, writeback, rearm, Figure::None));
+    }
+
+    let job = "page-list lookup".to_string();
+    if cfg.wants(&job) {
+        let pages = 1024;
+        let project = Figure::measured(
+            "lookup_for_fault(read) of a committed page of a 1024-page VMO",
+            project::lookup(&vm, pages, runs),
+        );
+        let limit = Figure::measured(
+            "a load from a dense table of 1024 u64 slots",
+            limits::slot_load(pages as usize, runs),
+        );
+        push(Row::new(job, Unit::TimePerCall, project, Figure::None, limit));
+    }
+    let job = format!("scan of a sparse {} VMO, 16 pages", size(cfg.sparse));
+    if cfg.wants(&job) {
+        let project = project::sparse_scan(&vm, cfg.sparse as u64, 16, short);
+        let project = Figure::measured("committed_pages over the whole VMO", project);
         push(Row::new(
-            format!("WRITEBACK_BEGIN+END of those {dirty} ranges"),
+            job,
             Unit::TimePerCall,
-            Figure::measured("WRITEBACK_BEGIN and WRITEBACK_END of each dirty range", writeback),
-            rearm,
+            project,
+            linux::sparse_scan(cfg.sparse, 16, short),
             Figure::None,
         ));
     }
-
-    let lookup_pages = 1024;
-    push(Row::new(
-        "page-list lookup",
-        Unit::TimePerCall,
-        Figure::measured(
-            "lookup_for_fault(read) of a committed page of a 1024-page VMO",
-            project::lookup(&vm, lookup_pages, runs),
-        ),
-        Figure::None,
-        Figure::measured("a load from a dense table of 1024 u64 slots", limits::slot_load(lookup_pages as usize, runs)),
-    ));
-    let sparse = size(cfg.sparse);
-    push(Row::new(
-        format!("scan of a sparse {sparse} VMO, 16 pages"),
-        Unit::TimePerCall,
-        Figure::measured(
-            "committed_pages over the whole VMO",
-            project::sparse_scan(&vm, cfg.sparse as u64, 16, short),
-        ),
-        linux::sparse_scan(cfg.sparse, 16, short),
-        Figure::None,
-    ));
-    push(
-        Row::new(
-            "metadata per committed page",
-            Unit::BytesPerPage,
-            Figure::measured(
-                format!("heap bytes held by a committed {commit} VMO (counting allocator)"),
-                project::metadata(&vm, c),
-            ),
-            linux::metadata(cfg.commit),
-            Figure::measured("one 8-byte descriptor per page", Stats::exact(8.0)),
-        )
-        .with_target(Target::AtMost(16.0)),
-    );
+    let job = "metadata per committed page".to_string();
+    if cfg.wants(&job) {
+        let what = format!("heap bytes held by a committed {commit} VMO (counting allocator)");
+        let project = Figure::measured(what, project::metadata(&vm, c));
+        let limit = Figure::measured("one 8-byte descriptor per page", Stats::exact(8.0));
+        let row = Row::new(job, Unit::BytesPerPage, project, linux::metadata(cfg.commit), limit);
+        push(row.with_target(Target::AtMost(16.0)));
+    }
     Run { machine: MachineInfo::here(), quick: cfg.quick, rows }
 }

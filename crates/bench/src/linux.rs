@@ -48,7 +48,8 @@ pub fn populate_write(bytes: usize, runs: usize) -> Figure {
         for _ in 0..runs {
             let r = Region::new(bytes, Pages::Small, false).map_err(|e| format!("mmap: {e}"))?;
             let mut result = Ok(());
-            samples.push(time_per((bytes / PAGE) as u64, || result = r.advise(0, bytes, MADV_POPULATE_WRITE)));
+            samples
+                .push(time_per((bytes / PAGE) as u64, || result = r.advise(0, bytes, MADV_POPULATE_WRITE)));
             result.map_err(|e| format!("madvise(MADV_POPULATE_WRITE): {e}"))?;
         }
         Ok(Stats::of(samples))
@@ -113,7 +114,7 @@ pub enum Fill {
 }
 
 impl Fill {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Fill::Copy => "UFFDIO_COPY",
             Fill::Move => "UFFDIO_MOVE",
@@ -164,7 +165,9 @@ pub fn uffd_supply(fill: Fill, per_call: usize, calls: usize, runs: usize) -> Fi
             let (uffd, dst, src) = fill.setup(len * calls)?;
             let mut result = Ok(());
             samples.push(time_per((per_call * calls) as u64, || {
-                result = (0..calls).try_for_each(|k| fill.fill(&uffd, dst.addr() + k * len, src.addr() + k * len, len, false));
+                result = (0..calls).try_for_each(|k| {
+                    fill.fill(&uffd, dst.addr() + k * len, src.addr() + k * len, len, false)
+                });
             }));
             result?;
             assert_eq!(dst.read(len * calls - 1), 7, "the pages arrived");
@@ -189,7 +192,8 @@ pub fn uffd_fault(fill: Fill, pages: usize, runs: usize) -> Figure {
                         let size = std::mem::size_of::<UffdMsg>();
                         // SAFETY: reads one `uffd_msg` into `msg`, which is
                         // that struct's layout and size.
-                        let n = unsafe { libc::read(uffd.as_raw_fd(), (&mut msg as *mut UffdMsg).cast(), size) };
+                        let n =
+                            unsafe { libc::read(uffd.as_raw_fd(), (&mut msg as *mut UffdMsg).cast(), size) };
                         if n != size as isize || msg.event != UFFD_EVENT_PAGEFAULT {
                             return Err(errno("read(userfaultfd)"));
                         }
@@ -205,7 +209,10 @@ pub fn uffd_fault(fill: Fill, pages: usize, runs: usize) -> Figure {
         }
         Ok(Stats::of(samples))
     })();
-    measured(&format!("a read fault on a userfaultfd-missing page, served by a thread with {}", fill.name()), stats)
+    measured(
+        &format!("a read fault on a userfaultfd-missing page, served by a thread with {}", fill.name()),
+        stats,
+    )
 }
 
 /// Forks a child that waits for its parent to close a pipe, then exits
@@ -269,7 +276,12 @@ pub fn cow_after_fork(pages: usize, runs: usize) -> Figure {
 
 /// PAGEMAP_SCAN of `region` for pages in `category`, into `out`; returns
 /// how many regions it found.
-fn pagemap_scan(pagemap: &OwnedFd, region: &Region, category: u64, out: &mut [PageRegion]) -> Result<usize, Absent> {
+fn pagemap_scan(
+    pagemap: &OwnedFd,
+    region: &Region,
+    category: u64,
+    out: &mut [PageRegion],
+) -> Result<usize, Absent> {
     let mut arg = PmScanArg {
         size: std::mem::size_of::<PmScanArg>() as u64,
         start: region.addr() as u64,
@@ -301,7 +313,9 @@ fn timed_scan(
 }
 
 fn open_pagemap() -> Result<OwnedFd, Absent> {
-    std::fs::File::open("/proc/self/pagemap").map(OwnedFd::from).map_err(|e| format!("/proc/self/pagemap: {e}"))
+    std::fs::File::open("/proc/self/pagemap")
+        .map(OwnedFd::from)
+        .map_err(|e| format!("/proc/self/pagemap: {e}"))
 }
 
 /// Write-protects (re-arms) `[start, start + len)` of a WP-registered range.

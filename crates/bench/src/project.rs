@@ -141,7 +141,9 @@ pub fn fault_round_trip(vm: &Vm, pages: u64, runs: usize) -> Stats {
             s.spawn(|| {
                 while let Some(packet) = port.next() {
                     if packet.command == PagerCommand::Read {
-                        pager.supply_pages(&vmo, packet.offset, packet.length, &aux, packet.offset).expect("supply");
+                        pager
+                            .supply_pages(&vmo, packet.offset, packet.length, &aux, packet.offset)
+                            .expect("supply");
                     }
                 }
             });
@@ -162,7 +164,9 @@ pub fn snapshot(vm: &Vm, bytes: u64, runs: usize) -> Stats {
     let parent = vm.committed(bytes);
     sample(runs, || {
         let mut child = None;
-        let t = time_per(1, || child = Some(parent.create_child(ChildKind::Snapshot, 0, bytes, false).expect("child")));
+        let t = time_per(1, || {
+            child = Some(parent.create_child(ChildKind::Snapshot, 0, bytes, false).expect("child"))
+        });
         drop(child);
         t
     })
