@@ -110,7 +110,8 @@ impl Config {
     pub fn quick() -> Config {
         Config {
             quick: true,
-            commit: MIB,
+            // Enough for Linux's page-table pages to grow (2 MiB each).
+            commit: 4 * MIB,
             large: 8 * MIB,
             sparse: TIB,
             supply_calls: 4,
@@ -160,7 +161,10 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
     };
     // Figures two rows share, measured once when either is wanted.
     let memset = || {
-        Figure::measured(format!("memset of {commit} of present memory"), limits::memset(cfg.commit, runs))
+        Figure::measured(
+            format!("memset of {commit} of present memory"),
+            limits::memset(cfg.commit, cfg.commit, runs),
+        )
     };
     let memcpy = |pages| {
         let what = if pages == 1 {
@@ -188,6 +192,12 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
         let project = project::commit(&mock(), c, runs);
         let project = Figure::measured("COMMIT of a fresh VMO, MockFrames (heap boxes)", project);
         push(Row::new(job, Unit::TimePerPage, project, Figure::None, limit));
+    }
+    let job = format!("zeroing {commit} one page at a time");
+    if cfg.wants(&job) {
+        let what = format!("memset of each 4 KiB page of {commit} of present memory");
+        let limit = Figure::measured(what, limits::memset(cfg.commit, P, runs));
+        push(Row::new(job, Unit::TimePerPage, Figure::None, Figure::None, limit));
     }
     let job = format!("decommit {commit}");
     if cfg.wants(&job) {

@@ -7,13 +7,16 @@ use crate::harness::{sample, time_per, Stats};
 use crate::region::{Pages, Region};
 use crate::PAGE;
 
-/// `memset` of `bytes` of present memory to zero: ns per page.
-pub fn memset(bytes: usize, runs: usize) -> Stats {
+/// `memset` of `bytes` of present memory to zero, in one call (`piece` =
+/// `bytes`) or in calls of `piece` bytes: ns per page. One large memset
+/// uses non-temporal stores, which write memory without reading it first;
+/// page-sized ones go through the cache.
+pub fn memset(bytes: usize, piece: usize, runs: usize) -> Stats {
     let mut buf = Region::populated(bytes, Pages::Huge, true).expect("memset buffer");
     let pages = (bytes / PAGE) as u64;
     sample(runs, || {
         let bytes = buf.bytes();
-        time_per(pages, || black_box(bytes).fill(0))
+        time_per(pages, || bytes.chunks_exact_mut(piece).for_each(|p| black_box(p).fill(0)))
     })
 }
 

@@ -93,7 +93,7 @@ fn userfaultfd(features: u64) -> Result<OwnedFd, Absent> {
 /// Registers `region` with `uffd` in `mode`; fails unless the range
 /// allows the ioctl numbered `needs`.
 fn register(uffd: &OwnedFd, region: &Region, mode: u64, needs: u64, name: &str) -> Result<(), Absent> {
-    let range = UffdioRange { start: region.addr() as u64, len: region.len() as u64 };
+    let range = UffdioRange { start: region.addr() as u64, len: region.size() as u64 };
     let mut reg = UffdioRegister { range, mode, ioctls: 0 };
     ioctl(uffd, UFFDIO_REGISTER, &mut reg, "UFFDIO_REGISTER")?;
     if reg.ioctls & (1 << needs) == 0 {
@@ -285,7 +285,7 @@ fn pagemap_scan(
     let mut arg = PmScanArg {
         size: std::mem::size_of::<PmScanArg>() as u64,
         start: region.addr() as u64,
-        end: (region.addr() + region.len()) as u64,
+        end: (region.addr() + region.size()) as u64,
         vec: out.as_mut_ptr() as u64,
         vec_len: out.len() as u64,
         category_mask: category,

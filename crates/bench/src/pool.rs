@@ -32,7 +32,7 @@ impl PoolFrames {
         let region = Region::populated(count * PAGE, Pages::Huge, true)?;
         let frames = Frames::new();
         let start = region.addr() as u64;
-        frames.add_range(PhysRange::new(start, start + region.len() as u64));
+        frames.add_range(PhysRange::new(start, start + region.size() as u64));
         Ok(PoolFrames { region, frames })
     }
 
@@ -41,7 +41,7 @@ impl PoolFrames {
     fn ptr(&self, frame: PhysAddr, offset: usize, len: usize) -> *mut u8 {
         let start = self.region.addr() as u64;
         assert!(
-            (start..start + self.region.len() as u64).contains(&frame)
+            (start..start + self.region.size() as u64).contains(&frame)
                 && frame.is_multiple_of(PAGE as u64)
                 && offset + len <= PAGE,
             "outside the pool's frames"

@@ -80,7 +80,7 @@ impl Region {
         self.base as usize
     }
 
-    pub fn len(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.len
     }
 
