@@ -109,23 +109,22 @@ impl Unit {
 }
 
 fn show_ns(ns: f64) -> String {
-    let (value, unit) = match ns {
-        n if n < 1e3 => (n, "ns"),
-        n if n < 1e6 => (n / 1e3, "µs"),
-        n if n < 1e9 => (n / 1e6, "ms"),
-        n => (n / 1e9, "s"),
-    };
-    format!("{} {unit}", three_digits(value))
+    scaled(ns, [" ns", " µs", " ms", " s"])
 }
 
 fn show_rate(per_second: f64) -> String {
-    let (value, unit) = match per_second {
-        r if r < 1e3 => (r, ""),
-        r if r < 1e6 => (r / 1e3, "k"),
-        r if r < 1e9 => (r / 1e6, "M"),
-        r => (r / 1e9, "G"),
-    };
-    format!("{}{unit}", three_digits(value))
+    scaled(per_second, ["", "k", "M", "G"])
+}
+
+/// `value` in the first of `units` (each 1000 times the one before) that
+/// keeps it under 1000, to three digits.
+fn scaled(mut value: f64, units: [&str; 4]) -> String {
+    let mut unit = 0;
+    while value >= 1e3 && unit < units.len() - 1 {
+        value /= 1e3;
+        unit += 1;
+    }
+    format!("{}{}", three_digits(value), units[unit])
 }
 
 fn three_digits(v: f64) -> String {
