@@ -7,7 +7,8 @@
 //!   physical memory), and over the host mock's heap frames where the
 //!   difference shows;
 //! - [`linux`]: madvise, userfaultfd, fork and PAGEMAP_SCAN on 4 KiB pages;
-//! - [`limits`]: memset, memcpy and a slot load over warm memory;
+//! - [`limits`]: memset, memcpy and a slot load over warm memory, and a
+//!   hand-off between two threads;
 //! - [`harness`]: repetition (median and spread), rows, targets, the table
 //!   and the JSON.
 //!
@@ -227,9 +228,14 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
         let linux = linux::uffd_supply(Fill::Copy, 64, calls, runs);
         push(Row::new(job, Unit::PagesPerSecond, Figure::None, linux, limit));
     }
+    let mut handoff = None;
     for fill in [Fill::Copy, Fill::Move] {
         let job = format!("pager fault round trip (Linux: {})", fill.name());
         if cfg.wants(&job) {
+            let limit = handoff.get_or_insert_with(|| {
+                let what = "a request to another thread and its answer through a Mutex and Condvar";
+                Figure::measured(what, limits::handoff(cfg.faults as u64, runs))
+            });
             let project = round_trip.get_or_insert_with(|| {
                 Figure::measured(
                     "a read fault (lookup_for_fault) on a missing pager page, a pager thread supplying it",
@@ -237,7 +243,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
                 )
             });
             let linux = linux::uffd_fault(fill, cfg.faults, runs);
-            push(Row::new(job, Unit::TimePerCall, project.clone(), linux, Figure::None));
+            push(Row::new(job, Unit::TimePerCall, project.clone(), linux, limit.clone()));
         }
     }
 

@@ -54,3 +54,33 @@ pub fn slot_load(slots: usize, runs: usize) -> Stats {
         })
     })
 }
+
+/// A request from one thread to another and its answer, each a hand-off
+/// through a `Mutex` and a `Condvar` (what the host mock's waiter and the
+/// bench's port do, once each per pager fault), `rounds` times: ns per
+/// round trip.
+pub fn handoff(rounds: u64, runs: usize) -> Stats {
+    use std::sync::{Condvar, Mutex};
+    // (requests sent, requests answered)
+    let state = (Mutex::new((0u64, 0u64)), Condvar::new());
+    sample(runs, || {
+        *state.0.lock().unwrap() = (0, 0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 1..=rounds {
+                    let mut g = state.1.wait_while(state.0.lock().unwrap(), |g| g.0 < i).unwrap();
+                    g.1 = i;
+                    drop(g);
+                    state.1.notify_all();
+                }
+            });
+            time_per(rounds, || {
+                for i in 1..=rounds {
+                    state.0.lock().unwrap().0 = i;
+                    state.1.notify_all();
+                    drop(state.1.wait_while(state.0.lock().unwrap(), |g| g.1 < i).unwrap());
+                }
+            })
+        })
+    })
+}

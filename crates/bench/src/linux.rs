@@ -258,7 +258,7 @@ pub fn fork(bytes: usize, runs: usize) -> Figure {
         reap(pid, pipe);
         t
     });
-    Figure::measured("fork() of this process with the populated region (child exits at once)", stats)
+    Figure::measured("fork() of this process holding the populated region", stats)
 }
 
 /// A write to each of `pages` pages shared copy-on-write with a forked
@@ -407,4 +407,18 @@ pub fn metadata(bytes: usize) -> Figure {
         Ok(Stats::exact((after - before) as f64 / (bytes / PAGE) as f64))
     })();
     measured("page-table bytes (VmPTE) added by populating the region", stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feature_the_kernel_lacks_gives_the_failing_call_not_a_figure() {
+        // No kernel has feature bit 63: UFFDIO_API refuses it (or, without
+        // the privilege, userfaultfd itself fails); either way, a reason.
+        let why = userfaultfd(1 << 63).map(drop).unwrap_err();
+        assert!(why.contains("UFFDIO_API") || why.contains("userfaultfd"), "{why}");
+        assert!(matches!(measured("x", Err(why)), Figure::Absent { .. }));
+    }
 }
