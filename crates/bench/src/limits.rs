@@ -8,9 +8,8 @@ use crate::region::{Pages, Region};
 use crate::PAGE;
 
 /// `memset` of `bytes` of present memory to zero, in one call (`piece` =
-/// `bytes`) or in calls of `piece` bytes: ns per page. One large memset
-/// uses non-temporal stores, which write memory without reading it first;
-/// page-sized ones go through the cache.
+/// `bytes`) or in calls of `piece` bytes (as a commit zeroes frame by
+/// frame): ns per page.
 pub fn memset(bytes: usize, piece: usize, runs: usize) -> Stats {
     let mut buf = Region::populated(bytes, Pages::Huge, true).expect("memset buffer");
     let pages = (bytes / PAGE) as u64;
