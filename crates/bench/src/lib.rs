@@ -167,16 +167,13 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
             limits::memset(cfg.commit, cfg.commit, runs),
         )
     };
-    let memcpy = |pages| {
+    let memcpy = |pages, calls| {
         let what = if pages == 1 {
             "memcpy of one page".to_string()
         } else {
             format!("memcpy of {pages} pages at a time")
         };
-        Figure::measured(
-            what,
-            limits::memcpy(pages, if pages == 1 { cfg.faults } else { cfg.supply_calls }, runs),
-        )
+        Figure::measured(what, limits::memcpy(pages, calls, runs))
     };
     let (mut memset_fig, mut memcpy64, mut memcpy1, mut round_trip) = (None, None, None, None);
 
@@ -210,7 +207,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
     let calls = cfg.supply_calls;
     let job = "supply 64 pages per call, by move".to_string();
     if cfg.wants(&job) {
-        let limit = memcpy64.get_or_insert_with(|| memcpy(64)).clone();
+        let limit = memcpy64.get_or_insert_with(|| memcpy(64, cfg.supply_calls)).clone();
         let project = project::supply(&vm, 64, calls as u64, runs);
         let project = Figure::measured("zx_pager_supply_pages of 64 pages moved from an aux VMO", project);
         let row = Row::new(
@@ -224,7 +221,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
     }
     let job = "supply 64 pages per call, by copy".to_string();
     if cfg.wants(&job) {
-        let limit = memcpy64.get_or_insert_with(|| memcpy(64)).clone();
+        let limit = memcpy64.get_or_insert_with(|| memcpy(64, cfg.supply_calls)).clone();
         let linux = linux::uffd_supply(Fill::Copy, 64, calls, runs);
         push(Row::new(job, Unit::PagesPerSecond, Figure::None, linux, limit));
     }
@@ -260,7 +257,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
     let faults = cfg.faults as u64;
     let job = "COW write fault".to_string();
     if cfg.wants(&job) {
-        let limit = memcpy1.get_or_insert_with(|| memcpy(1)).clone();
+        let limit = memcpy1.get_or_insert_with(|| memcpy(1, cfg.faults)).clone();
         let project = Figure::measured(
             "lookup_for_fault(write) of a page shared with a snapshot, frame pool",
             project::cow_fault(&vm, faults, runs),
@@ -269,7 +266,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
     }
     let job = "COW write fault, host mock frames".to_string();
     if cfg.wants(&job) {
-        let limit = memcpy1.get_or_insert_with(|| memcpy(1)).clone();
+        let limit = memcpy1.get_or_insert_with(|| memcpy(1, cfg.faults)).clone();
         let project = Figure::measured(
             "lookup_for_fault(write) of a page shared with a snapshot, MockFrames",
             project::cow_fault(&mock(), faults, runs),
