@@ -272,11 +272,11 @@ impl MachineInfo {
     }
 }
 
-/// A whole run: the machine and every row.
+/// A whole run: the machine, the sizes and repetitions, and every row.
 #[derive(Clone, Debug, Serialize)]
 pub struct Run {
     pub machine: MachineInfo,
-    pub quick: bool,
+    pub config: crate::Config,
     pub rows: Vec<Row>,
 }
 

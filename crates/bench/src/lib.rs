@@ -70,6 +70,7 @@ const GIB: usize = 1 << 30;
 const TIB: usize = 1 << 40;
 
 /// The sizes and repetitions of a run.
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Config {
     pub quick: bool,
     /// Commit, decommit, metadata: the 64 MiB.
@@ -327,5 +328,5 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&Row)) -> Run {
         let row = Row::new(job, Unit::BytesPerPage, project, linux::metadata(cfg.commit), limit);
         push(row.with_target(Target::AtMost(16.0)));
     }
-    Run { machine: MachineInfo::here(), quick: cfg.quick, rows }
+    Run { machine: MachineInfo::here(), config: cfg.clone(), rows }
 }
