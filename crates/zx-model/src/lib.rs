@@ -281,24 +281,8 @@ impl Run {
                 }
                 Ok(())
             }
-            Op::Read { handle, offset, len } => {
-                let Some(h) = self.pick(handle) else { return Ok(()) };
-                let (offset, len) = range(self.size(h), offset, len);
-                let mut buf = vec![0; len as usize];
-                let got = self.h.zx.vmo_read(self.real[h].0, &mut buf, offset);
-                let in_range = offset + len <= self.size(h);
-                let blocked = in_range && self.read_blocked(h, offset, len);
-                let allowed = match (in_range, blocked) {
-                    (false, _) => Err(Status::OutOfRange),
-                    (true, true) => Err(Status::BadState),
-                    (true, false) => Ok(()),
-                };
-                expect(got, &[allowed])?;
-                if got.is_ok() {
-                    same(&buf, &self.m.bytes(self.m.handles[h].node, offset, len), offset)?;
-                }
-                Ok(())
-            }
+            Op::Read { handle, offset, len } => self.read(handle, offset, len, false),
+            Op::ReadFailing { handle, offset, len } => self.read(handle, offset, len, true),
             Op::Store { handle, offset, byte } => {
                 let Some((h, offset)) = self.pick_mapped(handle, offset) else { return Ok(()) };
                 let got = self.h.store(self.real[h].1 + offset, byte);
@@ -316,21 +300,8 @@ impl Run {
                 }
                 Ok(())
             }
-            Op::Load { handle, offset } => {
-                let Some((h, offset)) = self.pick_mapped(handle, offset) else { return Ok(()) };
-                let got = self.h.load(self.real[h].1 + offset);
-                let want = if offset >= self.size(h) {
-                    Err(Status::OutOfRange)
-                } else if self.read_blocked(h, offset, 1) {
-                    Err(Status::BadState)
-                } else {
-                    Ok(self.m.byte(self.m.handles[h].node, offset))
-                };
-                if got != want {
-                    return Err(format!("load at {offset:#x} gave {got:?}, the model {want:?}"));
-                }
-                Ok(())
-            }
+            Op::Load { handle, offset } => self.load(handle, offset, false),
+            Op::LoadFailing { handle, offset } => self.load(handle, offset, true),
             Op::SetSize { handle, pages } => {
                 let Some(h) = self.pick(handle) else { return Ok(()) };
                 let size = pages as u64 % (MAX_PAGES + 1) * P;
@@ -424,6 +395,54 @@ impl Run {
             // Creations once MAX_HANDLES are open.
             _ => Ok(()),
         }
+    }
+
+    /// `vmo_read`, compared with the model; with `failing`, the pager fails
+    /// the first READ request, and then the read must fail with its status
+    /// (`pager_op_range.md`: each waiter receives exactly `data`), having
+    /// changed nothing.
+    fn read(&mut self, handle: u8, offset: u16, len: u16, failing: bool) -> Result<(), String> {
+        let Some(h) = self.pick(handle) else { return Ok(()) };
+        let (offset, len) = range(self.size(h), offset, len);
+        let mut buf = vec![0; len as usize];
+        let vmo = self.real[h].0;
+        let zx = &self.h.zx;
+        let mut call = || zx.vmo_read(vmo, &mut buf, offset);
+        let (got, failed) = if failing { self.h.failing_first_read(call) } else { (call(), false) };
+        let in_range = offset + len <= self.size(h);
+        let allowed = match (in_range, self.read_blocked(h, offset, len)) {
+            (false, _) => Err(Status::OutOfRange),
+            (true, true) => Err(Status::BadState),
+            (true, false) if failed => Err(Status::Io),
+            (true, false) => Ok(()),
+        };
+        expect(got, &[allowed])?;
+        if got.is_ok() {
+            same(&buf, &self.m.bytes(self.m.handles[h].node, offset, len), offset)?;
+        }
+        Ok(())
+    }
+
+    /// A one-byte load through the handle's mapping, compared; `failing` as
+    /// for [`Run::read`] (the fault gets the status).
+    fn load(&mut self, handle: u8, offset: u16, failing: bool) -> Result<(), String> {
+        let Some((h, offset)) = self.pick_mapped(handle, offset) else { return Ok(()) };
+        let va = self.real[h].1 + offset;
+        let call = || self.h.load(va);
+        let (got, failed) = if failing { self.h.failing_first_read(call) } else { (call(), false) };
+        let want = if offset >= self.size(h) {
+            Err(Status::OutOfRange)
+        } else if self.read_blocked(h, offset, 1) {
+            Err(Status::BadState)
+        } else if failed {
+            Err(Status::Io)
+        } else {
+            Ok(self.m.byte(self.m.handles[h].node, offset))
+        };
+        if got != want && !(got == Ok(0) && want.is_err() && self.stale_zero(h, offset)) {
+            return Err(format!("load at {offset:#x} gave {got:?}, the model {want:?}"));
+        }
+        Ok(())
     }
 
     /// What `vmo_write` of `[offset, offset + len)` through handle `h`
@@ -626,6 +645,12 @@ impl Run {
         expect(got, &allowed)
     }
 
+    /// Whether a load at `offset` through handle `h`'s mapping may read the
+    /// zero page a writeback left mapped ([`Model::maybe_stale_zero`]).
+    fn stale_zero(&self, h: usize, offset: u64) -> bool {
+        self.m.maybe_stale_zero(self.m.handles[h].node, offset / P)
+    }
+
     /// Whether reading `[offset, offset + len)` through handle `h` needs a
     /// pager that is gone ([`Model::read_blocked`]).
     fn read_blocked(&self, h: usize, offset: u64, len: u64) -> bool {
@@ -722,7 +747,7 @@ impl Run {
                 } else {
                     Ok(want[offset as usize])
                 };
-                if got != expected {
+                if got != expected && !(got == Ok(0) && expected.is_err() && self.stale_zero(h, offset)) {
                     return Err(format!("handle {h}: load at {offset:#x} gave {got:?}, not {expected:?}"));
                 }
             }

@@ -51,6 +51,10 @@ pub struct Dirty {
     /// Clean since (the detach dropped the others, and eviction drops
     /// these); the rest of the Clean pages would need the pager.
     pub present_clean: BTreeSet<u64>,
+    /// Pages of zero ranges an END made gaps, which a mapping may still
+    /// show as the zero page, as Zircon leaves it (they read zero: the pager
+    /// was given zeros); a write or a new zero range ends that.
+    pub stale_zero: BTreeSet<u64>,
 }
 
 impl Dirty {
@@ -60,11 +64,18 @@ impl Dirty {
         self.zero.remove(&page);
         self.awaiting.remove(&page);
         self.present_clean.remove(&page);
+        self.stale_zero.remove(&page);
     }
 
     /// Keeps the pages below `pages`.
     fn truncate(&mut self, pages: u64) {
-        for set in [&mut self.pages, &mut self.zero, &mut self.awaiting, &mut self.present_clean] {
+        for set in [
+            &mut self.pages,
+            &mut self.zero,
+            &mut self.awaiting,
+            &mut self.present_clean,
+            &mut self.stale_zero,
+        ] {
             set.retain(|&p| p < pages);
         }
     }
@@ -333,7 +344,9 @@ impl Model {
         if let Body::Pager { dirty, detached, .. } = &mut self.nodes[node].body {
             for page in core::mem::take(&mut dirty.awaiting) {
                 dirty.pages.remove(&page);
-                if !dirty.zero.remove(&page) && *detached {
+                if dirty.zero.remove(&page) {
+                    dirty.stale_zero.insert(page);
+                } else if *detached {
                     dirty.present_clean.insert(page);
                 }
             }
@@ -356,6 +369,20 @@ impl Model {
             if let Body::Pager { dirty, .. } = &mut node.body {
                 dirty.present_clean.clear();
             }
+        }
+    }
+
+    /// Whether a load of `page` of `node` may read zero through a mapping
+    /// although the page needs the pager ([`Dirty::stale_zero`]).
+    pub fn maybe_stale_zero(&self, node: usize, page: u64) -> bool {
+        match &self.nodes[node].body {
+            Body::Own(_) => false,
+            Body::Pager { dirty, .. } => dirty.stale_zero.contains(&page),
+            Body::Live { parent, offset, limit, forked } => {
+                let at = offset + page * P;
+                !forked.contains_key(&page) && at < *limit && self.maybe_stale_zero(*parent, at / P)
+            }
+            Body::Window { parent, offset } => self.maybe_stale_zero(*parent, offset / P + page),
         }
     }
 

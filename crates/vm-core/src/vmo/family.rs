@@ -154,7 +154,12 @@ impl Family {
     /// The first zero range in `[start, end)` of `leaf` (as its first and
     /// end byte) that a COMMIT must have approved (markers commit as Clean
     /// pages, so they need none).
-    pub(super) fn first_zero_needing_approval(&self, leaf: NodeId, start: u64, end: u64) -> Option<(u64, u64)> {
+    pub(super) fn first_zero_needing_approval(
+        &self,
+        leaf: NodeId,
+        start: u64,
+        end: u64,
+    ) -> Option<(u64, u64)> {
         if !self.cow.is_paged(leaf) || !self.source.as_ref().is_some_and(PageSource::traps_dirty) {
             return None;
         }
