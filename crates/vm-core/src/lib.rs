@@ -23,6 +23,8 @@
 //! - [`pager`]: [`pager::Pager`], which creates pager VMOs, supplies their
 //!   pages, fails their requests and detaches them (digest §2.1-2.5).
 //! - [`vmar`] and [`fault`]: address regions, mappings and the fault path.
+//! - [`signals`]: an object's signals and their observers
+//!   (`ZX_VMO_ZERO_CHILDREN`, digest §1.9).
 //!
 //! # Lock order
 //! Every lock is a `spin::Mutex` (the mock waiter's is a std one; feature
@@ -47,7 +49,8 @@
 //! 5. Leaves, which take nothing else: a port's packet queue, the frame
 //!    allocator, the pager's list of its families, the registry of
 //!    discardable VMOs (collected, then released before any family is
-//!    locked), the platform waiter's own lock.
+//!    locked), the platform waiter's own lock, a VMO's name and its
+//!    signals (whose observers fire after that lock is dropped).
 //!
 //! # Waiting
 //! Nothing sleeps holding any of these locks. An operation that needs a page
@@ -105,6 +108,7 @@ pub mod page_list;
 pub mod page_source;
 pub mod pager;
 pub mod platform;
+pub mod signals;
 mod slab;
 mod status;
 mod sync;

@@ -44,6 +44,9 @@ pub(crate) struct Mapping {
     /// The most permissions `protect` may give any run (the mapping's
     /// `CAN_MAP_*`, digest §2.13).
     ceiling: MmuFlags,
+    /// The memory type of every translation: the VMO's cache policy when
+    /// the mapping registered (it cannot change while mapped, §3.6).
+    cache: MmuFlags,
     state: Mutex<State>,
 }
 
@@ -60,21 +63,29 @@ impl Mapping {
     ) -> Arc<Mapping> {
         let mut runs = BTreeMap::new();
         runs.insert(va, run);
-        let mapping = Arc::new(Mapping {
-            vmo,
-            mmu,
-            origin_va: va,
-            origin_offset: vmo_offset,
-            ceiling,
-            state: Mutex::new(State { runs, generation: 0 }),
-        });
-        mapping.vmo.add_mapping(mapping.listener());
-        mapping
+        // Registered before it exists (its notices find nothing to upgrade
+        // until then, and it has no translations yet), so that the cache
+        // policy comes from the same lock hold as the registration.
+        Arc::new_cyclic(|me: &Weak<Mapping>| {
+            let cache = vmo.add_mapping(Self::as_listener(me)).mmu_flags();
+            Mapping {
+                vmo,
+                mmu,
+                origin_va: va,
+                origin_offset: vmo_offset,
+                ceiling,
+                cache,
+                state: Mutex::new(State { runs, generation: 0 }),
+            }
+        })
+    }
+
+    fn as_listener(me: &Weak<Mapping>) -> Weak<dyn VmoMapping> {
+        me.clone() as Weak<dyn VmoMapping>
     }
 
     fn listener(self: &Arc<Self>) -> Weak<dyn VmoMapping> {
-        let weak: Weak<dyn VmoMapping> = Arc::downgrade(self) as Weak<dyn VmoMapping>;
-        weak
+        Self::as_listener(&Arc::downgrade(self))
     }
 
     pub fn vmo(&self) -> &Arc<Vmo> {
@@ -146,7 +157,7 @@ impl Mapping {
             if perms.is_empty() {
                 self.mmu.unmap(va, len, &mut note);
             } else {
-                self.mmu.protect(va, len, perms - MmuFlags::WRITE, &mut note);
+                self.mmu.protect(va, len, (perms - MmuFlags::WRITE) | self.cache, &mut note);
             }
             let (end, run_end) = (va + len, run_va + run.len);
             let mut starts = Vec::new();
@@ -202,7 +213,7 @@ impl Mapping {
         // A run without permissions (MAP_RANGE of a PERM-less mapping)
         // needs no translation.
         if !flags.is_empty() {
-            self.mmu.map(va, page.frame, flags, access)?;
+            self.mmu.map(va, page.frame, flags | self.cache, access)?;
         }
         Ok(true)
     }
@@ -259,7 +270,7 @@ impl VmoMapping for Mapping {
         let mut note = |va| written(self.offset_of(va));
         self.for_each_in_vmo_range(offset, len, |va, len, run| {
             if run.perms.contains(MmuFlags::WRITE) {
-                self.mmu.protect(va, len, run.perms - MmuFlags::WRITE, &mut note);
+                self.mmu.protect(va, len, (run.perms - MmuFlags::WRITE) | self.cache, &mut note);
             }
         });
     }
@@ -267,5 +278,9 @@ impl VmoMapping for Mapping {
     fn harvest_written(&self, offset: u64, len: u64, written: &mut dyn FnMut(u64)) {
         let mut note = |va| written(self.offset_of(va));
         self.for_each_in_vmo_range(offset, len, |va, len, _| self.mmu.harvest_dirty(va, len, &mut note));
+    }
+
+    fn address_space(&self) -> usize {
+        Arc::as_ptr(&self.mmu) as *const u8 as usize
     }
 }
