@@ -530,10 +530,16 @@ impl Vmo {
     /// the pages past the end (and fails the operations waiting for pages
     /// there with OUT_OF_RANGE); growing reads zero, on a pager VMO as a
     /// dirty zero range that needs no request (digest §3.2). The content
-    /// size becomes `size` exactly (digest §4.4 ContentSize).
+    /// size becomes `size` exactly (digest §4.4 ContentSize), and the rest
+    /// of its last page reads zero, as after Zircon's `SetSize`: a shrink
+    /// zeroes it first (one page, so that step either happens or fails the
+    /// call with its status, NO_MEMORY or the pager's), a grow finds it new.
     pub fn set_size(&self, size: u64) -> Result<(), Status> {
         let content_size = size;
         let size = round_up(size).ok_or(Status::OutOfRange)?;
+        if self.resizable && content_size < size && size <= self.size() {
+            self.zero(content_size, size - content_size)?;
+        }
         self.locked(|fam, notices| {
             let (leaf, base, old) = fam.geometry(self.view);
             if fam.cow.root_offset(leaf).checked_add(base + size).is_none() {

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use support::*;
@@ -135,25 +136,32 @@ fn mappings_made_while_the_policy_is_toggled_agree_with_it() {
     let vmo = env.vmo(1);
     env.zx.vmo_write(vmo, &[1], 0).unwrap();
     env.zx.vmo_op_range(vmo, zx::ops::ZX_VMO_OP_DECOMMIT, 0, P, &mut []).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
     let toggler = {
-        let env = env.clone();
+        let (env, stop) = (env.clone(), stop.clone());
         spawn(move || {
-            let mut changes = 0;
-            for i in 0..2000 {
-                let p = if i % 2 == 0 { ZX_CACHE_POLICY_UNCACHED } else { ZX_CACHE_POLICY_CACHED };
-                changes += usize::from(env.zx.vmo_set_cache_policy(vmo, p).is_ok());
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let p = if i.is_multiple_of(2) { ZX_CACHE_POLICY_UNCACHED } else { ZX_CACHE_POLICY_CACHED };
+                i += u64::from(env.zx.vmo_set_cache_policy(vmo, p).is_ok());
             }
-            changes
         })
     };
-    for _ in 0..200 {
+    // Map until mappings of both policies were seen.
+    let (mut seen_cached, mut seen_uncached) = (false, false);
+    let start = std::time::Instant::now();
+    while !(seen_cached && seen_uncached) {
+        assert!(start.elapsed() < PATIENCE, "the policy never changed between mappings");
         let va = env.zx.vmar_map(env.zx.root_vmar(), ZX_VM_PERM_READ, 0, vmo, 0, P).unwrap();
         let during = policy(&env, vmo);
         env.load(va, 1).unwrap();
         let uncached = env.mmu.pte(va).unwrap().flags.contains(MmuFlags::UNCACHED);
         assert_eq!(uncached, during == ZX_CACHE_POLICY_UNCACHED, "the policy cannot change while mapped");
+        seen_cached |= !uncached;
+        seen_uncached |= uncached;
         env.zx.vmar_unmap(env.zx.root_vmar(), va, P).unwrap();
     }
-    assert!(toggler.join() > 0);
+    stop.store(true, Ordering::SeqCst);
+    toggler.join();
     env.close_all_and_check_clean(&[vmo]);
 }

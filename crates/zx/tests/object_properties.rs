@@ -138,6 +138,29 @@ fn content_size_is_kept_unrounded_and_follows_set_size() {
 }
 
 #[test]
+fn a_shrink_to_an_unaligned_size_zeroes_the_rest_of_the_last_page() {
+    let env = Env::new();
+    let vmo = env.resizable_vmo(2);
+    env.zx.vmo_write(vmo, &[7; 2 * P as usize], 0).unwrap();
+    env.zx.vmo_set_size(vmo, P + 100).unwrap();
+    let bytes = env.read(vmo, 0, 2 * P as usize);
+    assert!(bytes[..P as usize + 100].iter().all(|&b| b == 7));
+    assert!(bytes[P as usize + 100..].iter().all(|&b| b == 0));
+    // A snapshot shares the page: the zeroing forks it, and without a frame
+    // for that the shrink fails whole.
+    env.zx.vmo_write(vmo, &[8; P as usize], P).unwrap();
+    let child = env.zx.vmo_create_child(vmo, ZX_VMO_CHILD_SNAPSHOT, 0, 2 * P).unwrap();
+    let hog = env.vmo(FRAMES as u64);
+    let mut page = 0;
+    while env.zx.vmo_op_range(hog, zx::ops::ZX_VMO_OP_COMMIT, page * P, P, &mut []).is_ok() {
+        page += 1;
+    }
+    assert_eq!(env.zx.vmo_set_size(vmo, P + 50), Err(Status::NoMemory));
+    assert_eq!((content_size(&env, vmo), env.read(vmo, P + 60, 1)), (P + 100, vec![8]), "nothing changed");
+    env.close_all_and_check_clean(&[hog, child, vmo]);
+}
+
+#[test]
 fn a_pager_vmo_keeps_its_content_size_too() {
     let up = UserPager::new();
     let vmo = up.zx().pager_create_vmo(up.pager, 0, up.port, 1, 3 * P + 3).unwrap();
