@@ -12,8 +12,10 @@
 //!   children, with every argument and state check of the VMO syscalls
 //!   (digest §2.8-2.11); its submodules hold a family's views, the deferred
 //!   mapping notices and frees, discardable locking, cache-op runs, the
-//!   pager's side of a VMO, the dirty-state machine and writeback (§3.1,
-//!   §3.2), and the eviction of Clean pager pages.
+//!   cache policy, the content size, what `ZX_INFO_VMO` reports (with the
+//!   attribution of shared pages), the pager's side of a VMO, the
+//!   dirty-state machine and writeback (§3.1, §3.2), and the eviction of
+//!   Clean pager pages.
 //! - [`cow`]: the copy-on-write tree (hidden nodes, at-least-on-write
 //!   children, forks, migration and merging on close, digest §3.4).
 //! - [`page_list`]: the sparse per-node page list with zero intervals
