@@ -1,7 +1,9 @@
 //! The QEMU test harness: runs test cases, prints a line per case and the
 //! closing `N passed, M failed` line; a panic or an unexpected exception
 //! inside a case ends the run through [`crate::fatal`], which names the
-//! failed case with the harness's epilogue.
+//! failed case with the harness's epilogue. Every case runs under
+//! [`crate::mmu::checking`]: a table write, barrier or TLBI that breaks the
+//! break-before-make or TLB maintenance rules fails the case.
 
 use crate::runtime::Boot;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +39,7 @@ static CURRENT: Mutex<Option<&'static str>> = Mutex::new(None);
 static PASSED: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `cases` in order and returns the run's exit status: 0 if all passed.
+/// A case must leave no CPU changing translation tables when it returns.
 ///
 /// A failing case panics or takes an exception; that ends the run at once
 /// ([`crate::fatal`]), after `report_failed_case` has named the case, so a
@@ -47,7 +50,11 @@ pub fn run(boot: &Boot, cases: &[TestCase]) -> i32 {
     for case in cases {
         *CURRENT.lock() = Some(case.name);
         crate::print!("test {} ... ", case.name);
+        crate::mmu::checking::start();
         (case.run)(boot);
+        if let Err(failure) = crate::mmu::checking::stop() {
+            panic!("a break-before-make or TLB maintenance rule was broken: {failure}");
+        }
         crate::println!("ok");
         *CURRENT.lock() = None;
         PASSED.fetch_add(1, Ordering::SeqCst);

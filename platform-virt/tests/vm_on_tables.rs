@@ -4,6 +4,7 @@
 //! without hardware access-flag and dirty-state management.
 
 use platform_virt::mmu::maintenance::{Op, Recorder};
+use platform_virt::mmu::rules;
 use platform_virt::mmu::table_memory::HostTables;
 use platform_virt::mmu::tables::{HwFault, HwManaged, TranslationTables};
 use std::sync::Arc;
@@ -80,8 +81,25 @@ impl Cpu {
 }
 
 impl Drop for Cpu {
+    /// Destroys the address space, then checks everything the tables did
+    /// against the break-before-make and TLB maintenance rules.
     fn drop(&mut self) {
         let _ = self.root.destroy();
+        if !std::thread::panicking() {
+            self.take_checked();
+        }
+    }
+}
+
+impl Cpu {
+    /// The maintenance recorded since the last take, checked against the
+    /// break-before-make and TLB maintenance rules.
+    fn take_checked(&self) -> Vec<Op> {
+        let log = self.recorder.take();
+        if let Err(violation) = rules::check(&log) {
+            panic!("a rule was broken: {violation}; the sequence: {log:x?}");
+        }
+        log
     }
 }
 
@@ -172,11 +190,11 @@ fn decommit_through_the_vmar_unmaps_and_frees() {
         cpu.store(va, 9).unwrap();
         cpu.store(va + P, 10).unwrap();
         let used = cpu.machine.used_frames();
-        cpu.recorder.take();
+        cpu.take_checked();
         cpu.root.op_range(VmarOp::Decommit, va, P).unwrap();
         assert_eq!(cpu.space.query(va), None);
         assert_eq!(cpu.machine.used_frames(), used - 1);
-        let log = cpu.recorder.take();
+        let log = cpu.take_checked();
         let operand = (1u64 << 48) | (va >> 12);
         assert!(log.contains(&Op::TlbiVale1is(operand)), "decommit invalidated the page: {log:?}");
         assert_eq!(cpu.load(va).unwrap(), 0);

@@ -8,9 +8,13 @@
 //! cargo xtask soak [--seconds N] [--seed S]                             the model check, long (see `checks`)
 //! cargo xtask miri                                                      miri over vm-core and zx
 //! cargo xtask fuzz TARGET [--seconds N]                                 a cargo-fuzz target, longer (see `fuzz`)
+//! cargo xtask bench host [--quick]                                      host benchmarks next to Linux (see `bench`)
+//! cargo xtask bench qemu …                                              benchmarks on QEMU (see `bench_qemu`)
 //! ```
 //! Every command first installs what is missing (see `toolchain`).
 
+mod bench;
+mod bench_qemu;
 mod checks;
 mod disk;
 mod fuzz;
@@ -68,12 +72,13 @@ fn main() {
         Some("test") => test(),
         Some("soak") => checks::soak(&root(), &host_cargo(), &args[1..]),
         Some("fuzz") => fuzz_command(&args[1..]),
+        Some("bench") => bench::run(&root(), &host_cargo(), &args[1..]),
         Some("miri") => {
             let outcome = checks::miri(&root());
             println!("miri ... {}", outcome.describe());
             Ok(i32::from(outcome == checks::Outcome::Failed))
         }
-        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb|soak|miri|fuzz> …\n{}", usage())),
+        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb|soak|miri|fuzz|bench> …\n{}", usage())),
     };
     match result {
         Ok(code) => exit(code),
@@ -95,6 +100,8 @@ fn usage() -> String {
   soak [--seconds N] [--seed S]
   miri
   fuzz {} [--seconds N]
+  bench host [--quick]
+  bench qemu …
 IMAGE: one of {} (default: {DEFAULT_IMAGE})",
         fuzz::TARGETS.join("|"),
         images.join(", ")

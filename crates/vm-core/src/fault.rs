@@ -5,7 +5,8 @@
 //! mapping's permissions (`ACCESS_DENIED`), asks the VMO for the page
 //! ([`Vmo::lookup_for_fault`](crate::vmo::Vmo::lookup_for_fault), which
 //! commits, forks or refuses with `OUT_OF_RANGE` beyond the VMO's size) and
-//! installs the translation. A page the VMO does not hand out as writable
+//! installs the translation, having first taken the tables it needs
+//! (`NO_MEMORY` before the VMO changes). A page the VMO does not hand out as writable
 //! (the shared zero page, a page still shared copy-on-write) is mapped without
 //! WRITE, so the first write faults again and forks.
 
@@ -47,6 +48,9 @@ impl Vmar {
         let va = addr & !(PAGE_SIZE - 1);
         loop {
             let target = self.fault_target(va, access)?;
+            // The tables first: a fault that finds no memory for them must
+            // not have changed the VMO (`Translation::prepare`).
+            target.mapping.prepare(va)?;
             let page = target.mapping.vmo().lookup_for_fault(target.vmo_offset, access == Access::Write)?;
             // A mapping change or VMO invalidation between the lookup and
             // here makes the page stale: look it up again.

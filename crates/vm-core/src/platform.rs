@@ -155,6 +155,12 @@ pub trait Translation: Send + Sync {
     /// CPU that manages those in software. Otherwise it starts not accessed
     /// and clean.
     fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags, access: Option<Access>) -> Result<(), Status>;
+    /// Takes what a [`Translation::map`] of `va` would have to allocate (the
+    /// tables on the way to its entry), or fails with NO_MEMORY. Once it has
+    /// succeeded, a `map` of `va` does not fail for want of memory while
+    /// these tables last, so the fault path calls it before it changes the
+    /// VMO: a fault that finds no memory changes nothing.
+    fn prepare(&self, va: u64) -> Result<(), Status>;
     /// Removes every translation in `[va, va + len)` (page-aligned),
     /// reporting the dirty ones to `dirty`.
     fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64));

@@ -78,13 +78,15 @@ impl Harness {
         ranges.iter().map(|r| (r.offset, r.length, r.options & ZX_VMO_DIRTY_RANGE_IS_ZERO != 0)).collect()
     }
 
-    /// The writeback loop over the pager VMO `key` (`pager_op_range.md`'s
-    /// sample): each dirty range is begun, copied to its disk, and ended.
-    pub fn write_back(&self, key: u64, size: u64) {
+    /// The first half of the writeback loop over the pager VMO `key`
+    /// (`pager_op_range.md`'s sample): each dirty range is begun, and copied
+    /// to its disk.
+    pub fn begin_write_back(&self, key: u64, size: u64) {
         let vmo = self.vmo(key);
         for (offset, len, zero) in self.dirty_ranges(key, size) {
-            let op = |op| self.zx.pager_op_range(self.pager, op, vmo, offset, len, 0).expect("writeback op");
-            op(ZX_PAGER_OP_WRITEBACK_BEGIN);
+            self.zx
+                .pager_op_range(self.pager, ZX_PAGER_OP_WRITEBACK_BEGIN, vmo, offset, len, 0)
+                .expect("WRITEBACK_BEGIN of a dirty range");
             let mut bytes = vec![0; len as usize];
             if !zero {
                 self.zx.vmo_read(vmo, &mut bytes, offset).expect("the dirty range reads");
@@ -96,9 +98,22 @@ impl Harness {
                 disk.resize(end, 0);
             }
             disk[offset as usize..end].copy_from_slice(&bytes);
-            drop(disks);
-            op(ZX_PAGER_OP_WRITEBACK_END);
         }
+    }
+
+    /// The second half: WRITEBACK_END over the whole pager VMO `key`.
+    pub fn end_write_back(&self, key: u64, size: u64) {
+        if size != 0 {
+            let vmo = self.vmo(key);
+            self.zx
+                .pager_op_range(self.pager, ZX_PAGER_OP_WRITEBACK_END, vmo, 0, size, 0)
+                .expect("WRITEBACK_END of the whole VMO");
+        }
+    }
+
+    /// `pager_op_range` of the harness's pager on `vmo`.
+    pub fn pager_op(&self, op: u32, vmo: Handle, offset: u64, len: u64, data: u64) -> Result<(), Status> {
+        self.zx.pager_op_range(self.pager, op, vmo, offset, len, data)
     }
 
     /// `len` bytes of the disk of `key` from `offset`, zero past its end.

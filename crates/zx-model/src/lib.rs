@@ -4,8 +4,11 @@
 //! must be one the spec allows for it; what a call changes, the model
 //! changes too; every few calls, and at the end, every open VMO is read
 //! whole (with `vmo_read` and a load of each page through its mapping) and
-//! compared, and every pager VMO's dirty ranges and disk too. At the end
-//! every handle is closed and every frame must be back.
+//! compared, and every pager VMO's dirty ranges (with their zero flags)
+//! and disk too. The writeback runs whole, or split into its BEGIN half
+//! and its END so that the calls between race it (a write to an
+//! AwaitingClean page must stay dirty). At the end every handle is closed
+//! and every frame must be back.
 //!
 //! The same sequences come from proptest (`tests/model.rs`, which shrinks a
 //! failing one), from the soak run (`cargo xtask soak`) and from the fuzz
@@ -17,7 +20,7 @@ pub mod ops;
 
 use arbitrary::Unstructured;
 use std::collections::BTreeSet;
-use zx::ops::{ZX_VMO_OP_COMMIT, ZX_VMO_OP_DECOMMIT, ZX_VMO_OP_ZERO};
+use zx::ops::{ZX_PAGER_OP_FAIL, ZX_VMO_OP_COMMIT, ZX_VMO_OP_DECOMMIT, ZX_VMO_OP_ZERO};
 use zx::options::*;
 use zx::{Handle, Rights, Status};
 
@@ -37,6 +40,19 @@ const MAX_HANDLES: usize = 12;
 /// Whether [`run`] prints each call with the open handles (for reading a
 /// minimized failure).
 pub static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The statuses [`Op::Fail`] passes: the five `pager_op_range.md` allows,
+/// then two it refuses with INVALID_ARGS (a status outside them, and a
+/// value that is no status).
+pub const FAIL_STATUSES: [u64; 7] = [
+    Status::Io.into_raw() as i64 as u64,
+    Status::IoDataIntegrity.into_raw() as i64 as u64,
+    Status::BadState.into_raw() as i64 as u64,
+    Status::NoSpace.into_raw() as i64 as u64,
+    Status::BufferTooSmall.into_raw() as i64 as u64,
+    Status::Internal.into_raw() as i64 as u64,
+    0x11_ffff_ffff,
+];
 
 /// Every how many calls everything is compared.
 const CHECK_EVERY: usize = 8;
@@ -114,6 +130,23 @@ struct Run {
     real: Vec<(Handle, u64)>,
     /// Per model node: the pager key of a pager VMO.
     keys: Vec<Option<u64>>,
+}
+
+/// The pages `[offset, offset + len)` touches.
+fn pages(offset: u64, len: u64) -> std::ops::Range<u64> {
+    offset / P..if len == 0 { offset / P } else { (offset + len).div_ceil(P) }
+}
+
+/// Where a write or commit needs a pager that is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blocked {
+    /// Nowhere: it succeeds.
+    Nowhere,
+    /// At its first page: it fails with BAD_STATE, having changed nothing.
+    First,
+    /// Later: it fails with BAD_STATE after changing the pages before, which
+    /// the model does not follow, so the call is not made.
+    Later,
 }
 
 /// `Ok` if `got` is one of `allowed`.
@@ -199,7 +232,13 @@ impl Run {
                     .create_pager_vmo(key, options, size)
                     .map_err(|s| format!("pager_create_vmo: {s:?}"))?;
                 let disk: Vec<u8> = (0..size).map(|o| model::disk_byte(key, o)).collect();
-                let body = Body::Pager { bytes: disk.clone(), dirty: BTreeSet::new(), disk };
+                let body = Body::Pager {
+                    bytes: disk.clone(),
+                    disk,
+                    dirty: Default::default(),
+                    trap: trap_dirty,
+                    detached: false,
+                };
                 let node = self.add_node(Node { body, size, resizable, cow: false }, Some(key));
                 self.add_handle(vmo, node, true, resizable)
             }
@@ -227,8 +266,15 @@ impl Run {
                 let Some(h) = self.pick(handle) else { return Ok(()) };
                 let (offset, len) = range(self.size(h), offset, len);
                 let data = vec![byte; len as usize];
+                let mut allowed = self.write_status(h, offset, len);
+                if allowed.is_ok() {
+                    match self.blocked(h, pages(offset, len), false) {
+                        Blocked::Nowhere => {}
+                        Blocked::First => allowed = Err(Status::BadState),
+                        Blocked::Later => return Ok(()),
+                    }
+                }
                 let got = self.h.zx.vmo_write(self.real[h].0, &data, offset);
-                let allowed = self.write_status(h, offset, len);
                 expect(got, &[allowed])?;
                 if got.is_ok() {
                     self.m.write(self.m.handles[h].node, offset, &data);
@@ -241,8 +287,14 @@ impl Run {
                 let mut buf = vec![0; len as usize];
                 let got = self.h.zx.vmo_read(self.real[h].0, &mut buf, offset);
                 let in_range = offset + len <= self.size(h);
-                expect(got, &[if in_range { Ok(()) } else { Err(Status::OutOfRange) }])?;
-                if in_range {
+                let blocked = in_range && self.read_blocked(h, offset, len);
+                let allowed = match (in_range, blocked) {
+                    (false, _) => Err(Status::OutOfRange),
+                    (true, true) => Err(Status::BadState),
+                    (true, false) => Ok(()),
+                };
+                expect(got, &[allowed])?;
+                if got.is_ok() {
                     same(&buf, &self.m.bytes(self.m.handles[h].node, offset, len), offset)?;
                 }
                 Ok(())
@@ -253,6 +305,9 @@ impl Run {
                 let allowed = match (self.m.handles[h].write, offset < self.size(h)) {
                     (false, _) => Err(Status::AccessDenied),
                     (true, false) => Err(Status::OutOfRange),
+                    (true, true) if self.blocked(h, pages(offset, 1), false) != Blocked::Nowhere => {
+                        Err(Status::BadState)
+                    }
                     (true, true) => Ok(()),
                 };
                 expect(got, &[allowed])?;
@@ -264,10 +319,12 @@ impl Run {
             Op::Load { handle, offset } => {
                 let Some((h, offset)) = self.pick_mapped(handle, offset) else { return Ok(()) };
                 let got = self.h.load(self.real[h].1 + offset);
-                let want = if offset < self.size(h) {
-                    Ok(self.m.byte(self.m.handles[h].node, offset))
-                } else {
+                let want = if offset >= self.size(h) {
                     Err(Status::OutOfRange)
+                } else if self.read_blocked(h, offset, 1) {
+                    Err(Status::BadState)
+                } else {
+                    Ok(self.m.byte(self.m.handles[h].node, offset))
                 };
                 if got != want {
                     return Err(format!("load at {offset:#x} gave {got:?}, the model {want:?}"));
@@ -308,13 +365,60 @@ impl Run {
                 let Some(h) = self.pick(handle) else { return Ok(()) };
                 let node = self.m.handles[h].node;
                 let Some(key) = self.keys[node] else { return Ok(()) };
+                let size = self.m.nodes[node].size;
                 self.check_dirty(node, key)?;
-                self.h.write_back(key, self.m.nodes[node].size);
-                self.m.written_back(node);
+                self.h.begin_write_back(key, size);
+                self.h.end_write_back(key, size);
+                self.m.writeback_begun(node);
+                self.m.writeback_ended(node);
                 self.check_dirty(node, key)
+            }
+            Op::WritebackBegin { handle } => {
+                let Some(h) = self.pick(handle) else { return Ok(()) };
+                let node = self.m.handles[h].node;
+                let Some(key) = self.keys[node] else { return Ok(()) };
+                self.check_dirty(node, key)?;
+                self.h.begin_write_back(key, self.m.nodes[node].size);
+                self.m.writeback_begun(node);
+                self.check_dirty(node, key)
+            }
+            Op::WritebackEnd { handle } => {
+                let Some(h) = self.pick(handle) else { return Ok(()) };
+                let node = self.m.handles[h].node;
+                let Some(key) = self.keys[node] else { return Ok(()) };
+                self.h.end_write_back(key, self.m.nodes[node].size);
+                self.m.writeback_ended(node);
+                self.check_dirty(node, key)
+            }
+            Op::Fail { handle, page, pages, status } => {
+                let Some(h) = self.pick(handle) else { return Ok(()) };
+                self.fail(h, page as u64 % (MAX_PAGES + 1), pages as u64 % (MAX_PAGES + 1), status)
             }
             Op::Reclaim => {
                 self.h.machine.ctx.reclaim();
+                self.m.reclaimed();
+                Ok(())
+            }
+            Op::Detach { handle } => {
+                let Some(h) = self.pick(handle) else { return Ok(()) };
+                let node = self.m.handles[h].node;
+                let got = self.h.zx.pager_detach_vmo(self.h.pager, self.real[h].0);
+                // Digest §2.3: not the pager's VMO, INVALID_ARGS; no WRITE,
+                // ACCESS_DENIED; detaching again changes nothing.
+                let mut allowed = Vec::new();
+                if self.keys[node].is_none() {
+                    allowed.push(Err(Status::InvalidArgs));
+                }
+                if !self.m.handles[h].write {
+                    allowed.push(Err(Status::AccessDenied));
+                }
+                if allowed.is_empty() {
+                    allowed.push(Ok(()));
+                }
+                expect(got, &allowed)?;
+                if got.is_ok() {
+                    self.m.detach(node);
+                }
                 Ok(())
             }
             // Creations once MAX_HANDLES are open.
@@ -376,15 +480,18 @@ impl Run {
         }
         if allowed.is_empty() {
             allowed.push(Ok(()));
-            // AT_LEAST_ON_WRITE of a slice of a clone (not of the root):
-            // Zircon refuses it of a slice of a snapshot (digest §2.10);
-            // vm-core of a slice of any clone.
-            if let (ChildKind::AtLeastOnWrite, Body::Window { parent: of, .. }) =
-                (kind, &self.m.nodes[parent].body)
+            // AT_LEAST_ON_WRITE of a slice (or a reference of one) of a
+            // clone, not of the root: Zircon refuses it of a slice of a
+            // snapshot (digest §2.10); vm-core of a slice of any clone.
+            let mut under = parent;
+            while let Body::Window { parent: of, .. } = self.m.nodes[under].body {
+                under = of;
+            }
+            if kind == ChildKind::AtLeastOnWrite
+                && under != parent
+                && matches!(self.m.nodes[under].body, Body::Live { .. })
             {
-                if matches!(self.m.nodes[*of].body, Body::Live { .. }) {
-                    allowed.push(Err(Status::NotSupported));
-                }
+                allowed.push(Err(Status::NotSupported));
             }
         }
         expect(got.map(|_| ()), &allowed)?;
@@ -423,10 +530,32 @@ impl Run {
             RangeOp::Decommit => ZX_VMO_OP_DECOMMIT,
             RangeOp::Zero => ZX_VMO_OP_ZERO,
         };
-        let got = self.h.zx.vmo_op_range(self.real[h].0, code, offset, len, &mut []);
         let write = self.m.handles[h].write;
         let in_range = offset.checked_add(len).is_some_and(|end| end <= size);
         let aligned = offset % P == 0 && len % P == 0;
+        let blocked = match op {
+            _ if !write || !in_range => Blocked::Nowhere,
+            // COMMIT rounds out: a zero length at an unaligned offset is a page.
+            RangeOp::Commit => self.blocked(h, offset / P..(offset + len).div_ceil(P), true),
+            // The partial pages are checked before anything changes.
+            RangeOp::Zero if len == 0 => Blocked::Nowhere,
+            RangeOp::Zero => {
+                let partial = [offset, offset + len]
+                    .into_iter()
+                    .filter(|o| o % P != 0)
+                    .any(|o| !self.m.reads_zero(node, o / P) && self.m.write_blocked(node, o / P, false));
+                if partial {
+                    Blocked::First
+                } else {
+                    Blocked::Nowhere
+                }
+            }
+            RangeOp::Decommit => Blocked::Nowhere,
+        };
+        if blocked == Blocked::Later {
+            return Ok(());
+        }
+        let got = self.h.zx.vmo_op_range(self.real[h].0, code, offset, len, &mut []);
         let mut allowed = Vec::new();
         match op {
             _ if !write => allowed.push(Err(Status::AccessDenied)),
@@ -450,7 +579,9 @@ impl Run {
                     allowed.push(Ok(()));
                 }
             }
-            _ => allowed.push(if in_range { Ok(()) } else { Err(Status::OutOfRange) }),
+            _ if !in_range => allowed.push(Err(Status::OutOfRange)),
+            _ if blocked == Blocked::First => allowed.push(Err(Status::BadState)),
+            _ => allowed.push(Ok(())),
         }
         expect(got, &allowed)?;
         if got.is_ok() {
@@ -463,6 +594,55 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// `pager_op_range(FAIL)` with nothing waiting (`pager_op_range.md`):
+    /// each rule the call breaks gives its status, and one that breaks none
+    /// is a no-op (checked by the next comparison).
+    fn fail(&mut self, h: usize, page: u64, pages: u64, status: u8) -> Result<(), String> {
+        let node = self.m.handles[h].node;
+        let data = FAIL_STATUSES[status as usize % FAIL_STATUSES.len()];
+        let got = self.h.pager_op(ZX_PAGER_OP_FAIL, self.real[h].0, page * P, pages * P, data);
+        let mut allowed = Vec::new();
+        if self.keys[node].is_none() {
+            // Not one of the pager's VMOs: a clone, a slice, an anonymous VMO.
+            allowed.push(Err(Status::InvalidArgs));
+        }
+        if !self.m.handles[h].write {
+            allowed.push(Err(Status::AccessDenied));
+        }
+        if FAIL_STATUSES[5..].contains(&data) {
+            allowed.push(Err(Status::InvalidArgs));
+        }
+        if (page + pages) * P > self.size(h) {
+            allowed.push(Err(Status::OutOfRange));
+        }
+        if matches!(self.m.nodes[node].body, Body::Pager { detached: true, .. }) {
+            allowed.push(Err(Status::BadState));
+        }
+        if allowed.is_empty() {
+            allowed.push(Ok(()));
+        }
+        expect(got, &allowed)
+    }
+
+    /// Whether reading `[offset, offset + len)` through handle `h` needs a
+    /// pager that is gone ([`Model::read_blocked`]).
+    fn read_blocked(&self, h: usize, offset: u64, len: u64) -> bool {
+        let node = self.m.handles[h].node;
+        pages(offset, len).any(|page| self.m.read_blocked(node, page))
+    }
+
+    /// Where writing (or committing, with `commit`) `pages` through handle
+    /// `h` first needs a pager that is gone ([`Model::write_blocked`]).
+    fn blocked(&self, h: usize, mut pages: std::ops::Range<u64>, commit: bool) -> Blocked {
+        let node = self.m.handles[h].node;
+        let first = pages.start;
+        match pages.find(|&page| self.m.write_blocked(node, page, commit)) {
+            None => Blocked::Nowhere,
+            Some(page) if page == first => Blocked::First,
+            Some(_) => Blocked::Later,
+        }
     }
 
     fn close(&mut self, h: usize) {
@@ -489,19 +669,18 @@ impl Run {
     fn check_dirty(&self, node: usize, key: u64) -> Result<(), String> {
         let size = self.m.nodes[node].size;
         let ranges = self.h.dirty_ranges(key, size);
-        let mut dirty = BTreeSet::new();
-        for &(offset, len, zero) in &ranges {
+        let (mut dirty, mut zero) = (BTreeSet::new(), BTreeSet::new());
+        for &(offset, len, is_zero) in &ranges {
             dirty.extend(offset / P..(offset + len) / P);
-            if zero && self.m.bytes(node, offset, len).iter().any(|&b| b != 0) {
-                return Err(format!(
-                    "the zero range ({offset:#x}, {len:#x}) holds non-zero bytes in the model"
-                ));
+            if is_zero {
+                zero.extend(offset / P..(offset + len) / P);
             }
         }
-        if &dirty != self.m.dirty(node) {
+        let model = self.m.dirty(node);
+        if dirty != model.pages || zero != model.zero {
             return Err(format!(
-                "dirty pages {dirty:?} (ranges {ranges:?}), the model's {:?}",
-                self.m.dirty(node)
+                "dirty pages {dirty:?}, zero {zero:?} (ranges {ranges:?}); the model's {:?}, zero {:?}",
+                model.pages, model.zero
             ));
         }
         for page in (0..size / P).filter(|p| !dirty.contains(p)) {
@@ -518,23 +697,33 @@ impl Run {
         for h in (0..self.m.handles.len()).filter(|&h| self.m.handles[h].open) {
             let (node, size) = (self.m.handles[h].node, self.size(h));
             let want = self.m.bytes(node, 0, size);
-            let mut got = vec![0; size as usize];
-            self.h
-                .zx
-                .vmo_read(self.real[h].0, &mut got, 0)
-                .map_err(|s| format!("handle {h}: vmo_read: {s:?}"))?;
-            same(&got, &want, 0).map_err(|why| format!("handle {h}: vmo_read: {why}"))?;
+            // Page by page where a detach left pages that need the pager.
+            let step = if self.read_blocked(h, 0, size) { P } else { size.max(1) };
+            for offset in (0..size).step_by(step as usize) {
+                let len = step.min(size - offset);
+                let mut got = vec![0; len as usize];
+                let read = self.h.zx.vmo_read(self.real[h].0, &mut got, offset);
+                let blocked = self.read_blocked(h, offset, len);
+                match (read, blocked) {
+                    (Ok(()), false) => same(&got, &want[offset as usize..][..len as usize], offset)
+                        .map_err(|why| format!("handle {h}: vmo_read: {why}"))?,
+                    (Err(Status::BadState), true) => {}
+                    (read, _) => return Err(format!("handle {h}: vmo_read at {offset:#x}: {read:?}")),
+                }
+            }
             for page in 0..self.m.handles[h].mapped.min(size) / P {
                 let offset = page * P + (page * 97) % P;
                 if TRACE.load(std::sync::atomic::Ordering::Relaxed) {
                     eprintln!("  check: handle {h} (node {node}) load at {offset:#x}");
                 }
                 let got = self.h.load(self.real[h].1 + offset);
-                if got != Ok(want[offset as usize]) {
-                    return Err(format!(
-                        "handle {h}: load at {offset:#x} gave {got:?}, not {}",
-                        want[offset as usize]
-                    ));
+                let expected = if self.read_blocked(h, offset, 1) {
+                    Err(Status::BadState)
+                } else {
+                    Ok(want[offset as usize])
+                };
+                if got != expected {
+                    return Err(format!("handle {h}: load at {offset:#x} gave {got:?}, not {expected:?}"));
                 }
             }
         }

@@ -6,7 +6,10 @@
 //! views that fork a page on its first write or COMMIT (§3.4), clipped by
 //! every shrink of their ancestors (`parent_limit`) and of themselves;
 //! slices and references are windows. A pager VMO's Clean pages always
-//! equal its disk, so eviction changes nothing the model sees.
+//! equal its disk, so eviction changes nothing the model sees. Its dirty
+//! pages are tracked with the writeback state machine (digest §5): which
+//! are a dirty zero range, and which are AwaitingClean since a
+//! WRITEBACK_BEGIN.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,15 +20,54 @@ use crate::P;
 pub enum Body {
     /// An anonymous VMO, or a snapshot (an eager copy).
     Own(Vec<u8>),
-    /// A pager VMO: its bytes, the pages that are dirty, and its disk (what
-    /// the writeback wrote, or the initial pattern).
-    Pager { bytes: Vec<u8>, dirty: BTreeSet<u64>, disk: Vec<u8> },
+    /// A pager VMO: its bytes, its disk (what the writeback wrote, or the
+    /// initial pattern), its dirty state, whether it was created with
+    /// TRAP_DIRTY and whether it was detached from its pager.
+    Pager { bytes: Vec<u8>, disk: Vec<u8>, dirty: Dirty, trap: bool, detached: bool },
     /// An AT_LEAST_ON_WRITE child of a pager-backed VMO: it sees `parent`
     /// from `offset`, below `limit` (in the parent's offsets), except for
-    /// the pages it forked.
-    Live { parent: usize, offset: u64, limit: u64, forked: BTreeMap<u64, Vec<u8>> },
+    /// the pages it forked (`None`: a zero marker, which an OP_ZERO of the
+    /// whole page leaves).
+    Live { parent: usize, offset: u64, limit: u64, forked: BTreeMap<u64, Option<Vec<u8>>> },
     /// A slice or a reference: `parent` from `offset`.
     Window { parent: usize, offset: u64 },
+}
+
+/// The dirty state of a pager VMO's pages; `zero` and `awaiting` are
+/// subsets of `pages`.
+#[derive(Clone, Debug, Default)]
+pub struct Dirty {
+    /// Dirty or AwaitingClean: what `query_dirty_ranges` reports.
+    pub pages: BTreeSet<u64>,
+    /// Those in a dirty zero range (`ZX_VMO_DIRTY_RANGE_IS_ZERO`): a tail a
+    /// resize made, or whole pages OP_ZERO zeroed (digest §2.11).
+    pub zero: BTreeSet<u64>,
+    /// Those WRITEBACK_BEGIN made AwaitingClean and nothing dirtied since:
+    /// WRITEBACK_END cleans them (§2.5). A write, an OP_ZERO, or a COMMIT of
+    /// a zero page makes a page Dirty again; a zero range keeps the state in
+    /// the parts a write splits it into.
+    pub awaiting: BTreeSet<u64>,
+    /// Once detached: the Clean pages still present, which an END made
+    /// Clean since (the detach dropped the others, and eviction drops
+    /// these); the rest of the Clean pages would need the pager.
+    pub present_clean: BTreeSet<u64>,
+}
+
+impl Dirty {
+    /// `page` is Dirty, with content of its own.
+    fn dirty(&mut self, page: u64) {
+        self.pages.insert(page);
+        self.zero.remove(&page);
+        self.awaiting.remove(&page);
+        self.present_clean.remove(&page);
+    }
+
+    /// Keeps the pages below `pages`.
+    fn truncate(&mut self, pages: u64) {
+        for set in [&mut self.pages, &mut self.zero, &mut self.awaiting, &mut self.present_clean] {
+            set.retain(|&p| p < pages);
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -69,7 +111,8 @@ impl Model {
             Body::Own(bytes) | Body::Pager { bytes, .. } => bytes[offset as usize],
             Body::Window { parent, offset: at } => self.byte_or_zero(*parent, at + offset),
             Body::Live { parent, offset: at, limit, forked } => match forked.get(&(offset / P)) {
-                Some(page) => page[(offset % P) as usize],
+                Some(Some(page)) => page[(offset % P) as usize],
+                Some(None) => 0,
                 None if at + offset < *limit => self.byte_or_zero(*parent, at + offset),
                 None => 0,
             },
@@ -121,23 +164,46 @@ impl Model {
                 Body::Own(bytes) => bytes[o as usize] = b,
                 Body::Pager { bytes, dirty, .. } => {
                     bytes[o as usize] = b;
-                    dirty.insert(o / P);
+                    dirty.dirty(o / P);
                 }
-                Body::Live { forked, .. } => forked.get_mut(&(o / P)).expect("forked")[(o % P) as usize] = b,
+                Body::Live { forked, .. } => {
+                    let page = forked.get_mut(&(o / P)).and_then(Option::as_mut).expect("forked");
+                    page[(o % P) as usize] = b;
+                }
                 Body::Window { .. } => unreachable!("targets are not windows"),
             }
         }
     }
 
-    /// Copies `page` of a live view into it, if it has not yet.
+    /// Copies `page` of a live view into it, if it has not yet; a zero
+    /// marker becomes a page of zeros.
     pub fn fork(&mut self, node: usize, page: u64) {
         if let Body::Live { forked, .. } = &self.nodes[node].body {
-            if !forked.contains_key(&page) {
+            if !matches!(forked.get(&page), Some(Some(_))) {
                 let content = self.bytes(node, page * P, P);
                 if let Body::Live { forked, .. } = &mut self.nodes[node].body {
-                    forked.insert(page, content);
+                    forked.insert(page, Some(content));
                 }
             }
+        }
+    }
+
+    /// Whether `page` of `node` reads zero without a page of its own to
+    /// show: vm-core's (and Zircon's `PageWouldReadZeroLocked`) test that
+    /// lets OP_ZERO skip a partial page. A live view's page that reads zero
+    /// through its parent may later read what the parent writes there.
+    pub fn reads_zero(&self, node: usize, page: u64) -> bool {
+        match &self.nodes[node].body {
+            Body::Own(_) => false,
+            Body::Pager { dirty, .. } => dirty.zero.contains(&page),
+            Body::Live { parent, offset, limit, forked } => match forked.get(&page) {
+                Some(marker) => marker.is_none(),
+                None => {
+                    let at = offset + page * P;
+                    at >= *limit || at >= self.nodes[*parent].size || self.reads_zero(*parent, at / P)
+                }
+            },
+            Body::Window { parent, offset } => self.reads_zero(*parent, offset / P + page),
         }
     }
 
@@ -150,8 +216,9 @@ impl Model {
             Body::Own(bytes) => bytes.resize(size as usize, 0),
             Body::Pager { bytes, dirty, .. } => {
                 bytes.resize(size as usize, 0);
-                dirty.retain(|&p| p * P < size);
-                dirty.extend(old.min(size) / P..size / P);
+                dirty.truncate(size / P);
+                dirty.pages.extend(old.min(size) / P..size / P);
+                dirty.zero.extend(old.min(size) / P..size / P);
             }
             Body::Live { offset, limit, forked, .. } => {
                 forked.retain(|&p, _| p * P < size);
@@ -170,18 +237,64 @@ impl Model {
     }
 
     /// OP_ZERO or DECOMMIT of `[offset, offset + len)`: the range reads
-    /// zero. OP_ZERO is like writing zeros, and a pager VMO's whole pages
-    /// become a dirty zero range (digest §2.11): dirty either way. DECOMMIT
-    /// never reaches a pager VMO.
+    /// zero (digest §2.11). DECOMMIT never reaches a pager VMO or a live
+    /// view. Page by page, where the bytes land:
+    /// - a partial page that reads zero already is left as it is;
+    /// - a live view's whole page becomes a zero marker (past its parent's
+    ///   limit, nothing: it reads zero there anyway);
+    /// - a pager VMO's whole page, unless in a dirty zero range already
+    ///   (left as it is, AwaitingClean or not), becomes part of one, which
+    ///   merges with those beside it: the one before keeps its AwaitingClean
+    ///   pages, the one after loses them (Zircon's OpZeroWriteback);
+    /// - the rest is written with zeros.
     pub fn zero(&mut self, node: usize, offset: u64, len: u64) {
-        self.write(node, offset, &vec![0; len as usize]);
+        let end = offset + len;
+        let mut new_zero = Vec::new();
+        for page in offset / P..end.div_ceil(P) {
+            let (s, e) = ((page * P).max(offset), ((page + 1) * P).min(end));
+            let Some((n, o)) = self.target(node, s) else { continue };
+            let whole = e - s == P;
+            if !whole && self.reads_zero(n, o / P) {
+                continue;
+            }
+            match &mut self.nodes[n].body {
+                Body::Live { offset, limit, forked, .. } if whole => {
+                    if *offset + o < *limit {
+                        forked.insert(o / P, None);
+                    } else {
+                        forked.remove(&(o / P));
+                    }
+                }
+                Body::Pager { dirty, .. } if whole => {
+                    if !dirty.zero.contains(&(o / P)) {
+                        self.write(node, s, &[0; P as usize]);
+                        new_zero.push((n, o / P));
+                    }
+                }
+                _ => self.write(node, s, &vec![0; (e - s) as usize]),
+            }
+        }
+        for &(n, page) in &new_zero {
+            let Body::Pager { dirty, .. } = &mut self.nodes[n].body else { continue };
+            dirty.zero.insert(page);
+            if !new_zero.contains(&(n, page + 1)) {
+                for q in (page + 1..).take_while(|q| dirty.zero.contains(q)) {
+                    dirty.awaiting.remove(&q);
+                }
+            }
+        }
     }
 
-    /// COMMIT of the pages `[first, end)`: a live view forks them (digest
-    /// §2.11); nothing else changes what anything reads.
+    /// COMMIT of the pages `[first, end)`: a live view forks them, and a
+    /// pager VMO's dirty zero pages become committed Dirty pages (digest
+    /// §2.11); nothing changes what anything reads.
     pub fn commit(&mut self, node: usize, first: u64, end: u64) {
-        match self.nodes[node].body {
-            Body::Window { parent, offset } => {
+        match &mut self.nodes[node].body {
+            Body::Pager { dirty, .. } => {
+                let zero: Vec<u64> = dirty.zero.range(first..end).copied().collect();
+                zero.into_iter().for_each(|page| dirty.dirty(page));
+            }
+            &mut Body::Window { parent, offset } => {
                 let parent_pages = self.nodes[parent].size / P;
                 let (first, end) =
                     ((first + offset / P).min(parent_pages), (end + offset / P).min(parent_pages));
@@ -191,26 +304,106 @@ impl Model {
         }
     }
 
-    /// The dirty pages of a pager VMO node.
-    pub fn dirty(&self, node: usize) -> &BTreeSet<u64> {
+    /// The dirty state of a pager VMO node.
+    pub fn dirty(&self, node: usize) -> &Dirty {
         match &self.nodes[node].body {
             Body::Pager { dirty, .. } => dirty,
             _ => unreachable!("only pager VMOs are dirty-tracked"),
         }
     }
 
-    /// After a complete writeback: the disk holds the bytes, nothing is
-    /// dirty.
-    pub fn written_back(&mut self, node: usize) {
-        if let Body::Pager { bytes, dirty, disk } = &mut self.nodes[node].body {
+    /// The first half of the writeback loop: every dirty page is begun
+    /// (AwaitingClean) and its bytes copied to the disk.
+    pub fn writeback_begun(&mut self, node: usize) {
+        if let Body::Pager { bytes, dirty, disk, .. } = &mut self.nodes[node].body {
             if disk.len() < bytes.len() {
                 disk.resize(bytes.len(), 0);
             }
-            for &page in dirty.iter() {
+            for &page in dirty.pages.iter() {
                 let range = (page * P) as usize..((page + 1) * P) as usize;
                 disk[range.clone()].copy_from_slice(&bytes[range]);
             }
-            dirty.clear();
+            dirty.awaiting.clone_from(&dirty.pages);
+        }
+    }
+
+    /// WRITEBACK_END of the whole VMO: the AwaitingClean pages are Clean
+    /// (a zero range's become a gap).
+    pub fn writeback_ended(&mut self, node: usize) {
+        if let Body::Pager { dirty, detached, .. } = &mut self.nodes[node].body {
+            for page in core::mem::take(&mut dirty.awaiting) {
+                dirty.pages.remove(&page);
+                if !dirty.zero.remove(&page) && *detached {
+                    dirty.present_clean.insert(page);
+                }
+            }
+        }
+    }
+
+    /// `zx_pager_detach_vmo` (digest §2.3): the Clean pages go (again, if
+    /// it was detached before), the rest stays; what would need the pager
+    /// fails from now on.
+    pub fn detach(&mut self, node: usize) {
+        if let Body::Pager { detached, dirty, .. } = &mut self.nodes[node].body {
+            *detached = true;
+            dirty.present_clean.clear();
+        }
+    }
+
+    /// Eviction of every Clean page.
+    pub fn reclaimed(&mut self) {
+        for node in &mut self.nodes {
+            if let Body::Pager { dirty, .. } = &mut node.body {
+                dirty.present_clean.clear();
+            }
+        }
+    }
+
+    /// Whether reading `page` of `node` needs a pager that is gone: the
+    /// page, or the ancestor page it shows, is a Clean page a detach (or
+    /// eviction after it) dropped.
+    pub fn read_blocked(&self, node: usize, page: u64) -> bool {
+        match &self.nodes[node].body {
+            Body::Own(_) => false,
+            Body::Pager { dirty, detached, .. } => {
+                *detached && !dirty.pages.contains(&page) && !dirty.present_clean.contains(&page)
+            }
+            Body::Live { parent, offset, limit, forked } => {
+                let at = offset + page * P;
+                !forked.contains_key(&page)
+                    && at < *limit
+                    && at < self.nodes[*parent].size
+                    && self.read_blocked(*parent, at / P)
+            }
+            Body::Window { parent, offset } => {
+                let at = offset + page * P;
+                at < self.nodes[*parent].size && self.read_blocked(*parent, at / P)
+            }
+        }
+    }
+
+    /// Whether writing (or committing, with `commit`) `page` of `node`
+    /// needs a pager that is gone: its content is, or under TRAP_DIRTY the
+    /// page is not Dirty with content of its own, so it would need a DIRTY
+    /// request (digest §2.3 item 4, §3.2); a COMMIT needs no DIRTY request
+    /// but for a dirty zero page.
+    pub fn write_blocked(&self, node: usize, page: u64, commit: bool) -> bool {
+        match &self.nodes[node].body {
+            Body::Pager { dirty, trap, detached: true, .. } => {
+                let needs_dirty = if commit {
+                    dirty.zero.contains(&page)
+                } else {
+                    !dirty.pages.contains(&page)
+                        || dirty.awaiting.contains(&page)
+                        || dirty.zero.contains(&page)
+                };
+                self.read_blocked(node, page) || *trap && needs_dirty
+            }
+            Body::Window { parent, offset } => {
+                let at = offset + page * P;
+                at < self.nodes[*parent].size && self.write_blocked(*parent, at / P, commit)
+            }
+            _ => self.read_blocked(node, page),
         }
     }
 }

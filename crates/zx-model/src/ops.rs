@@ -51,6 +51,16 @@ pub enum Op {
     /// The writeback loop over a pager VMO: query, BEGIN, copy to the
     /// pager's disk, END.
     WriteBack { handle: u8 },
+    /// Its first half alone: query, BEGIN and copy; the calls until
+    /// [`Op::WritebackEnd`] race the writeback.
+    WritebackBegin { handle: u8 },
+    /// WRITEBACK_END over the whole pager VMO.
+    WritebackEnd { handle: u8 },
+    /// `pager_op_range(FAIL)` of `pages` pages from `page` with the
+    /// `status`th of [`crate::FAIL_STATUSES`], while no request is waiting.
+    Fail { handle: u8, page: u8, pages: u8, status: u8 },
     /// `VmContext::reclaim`: every Clean pager page is evicted.
     Reclaim,
+    /// `pager_detach_vmo` of the handle's VMO.
+    Detach { handle: u8 },
 }

@@ -45,7 +45,12 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(handle, op, offset, len)| Op::Range { handle, op, offset, len }),
         1 => h.prop_map(|handle| Op::Close { handle }),
         2 => h.prop_map(|handle| Op::WriteBack { handle }),
+        2 => h.prop_map(|handle| Op::WritebackBegin { handle }),
+        2 => h.prop_map(|handle| Op::WritebackEnd { handle }),
+        1 => (h, any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(handle, page, pages, status)| Op::Fail { handle, page, pages, status }),
         1 => Just(Op::Reclaim),
+        1 => h.prop_map(|handle| Op::Detach { handle }),
     ]
 }
 

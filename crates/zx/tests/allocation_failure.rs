@@ -14,9 +14,10 @@
 //! without injection leaves. Each case ends with everything closed and
 //! every frame back.
 //!
-//! Only the frame allocator fails here: vm-core takes its heap memory
-//! (`alloc`) infallibly, so heap exhaustion aborts rather than returning
-//! NO_MEMORY, and the mock's translation tables take no frames.
+//! The translation tables take their frames from the same allocator
+//! ([`Env::with_table_frames`]), so a fault or MAP_RANGE can also find no
+//! frame for a table; tables the address space keeps are not counted as
+//! kept by a step ([`Env::vm_frames`]).
 //!
 //! Pager pages a scenario reads are hinted ALWAYS_NEED, so the eviction an
 //! allocation that found no frame triggers (digest §3.1) cannot take them;
@@ -36,6 +37,11 @@ use zx::port::{ZX_PAGER_VMO_DIRTY, ZX_PAGER_VMO_READ};
 use zx::{Handle, Status};
 
 const K: u64 = 7;
+
+/// A pager on an instance whose tables take frames too.
+fn user_pager() -> Arc<UserPager> {
+    Arc::new(UserPager::on(Arc::new(Env::with_table_frames())))
+}
 
 /// The pages of a watched VMO that its state covers.
 #[derive(Clone)]
@@ -64,7 +70,7 @@ struct World {
 
 impl World {
     fn new() -> World {
-        World { up: Arc::new(UserPager::new()), vmos: Vec::new(), maps: Vec::new() }
+        World { up: user_pager(), vmos: Vec::new(), maps: Vec::new() }
     }
 
     fn zx(&self) -> &zx::Zx {
@@ -129,7 +135,7 @@ impl World {
     /// What a failed step must leave as it found.
     fn observe(&self) -> Observed {
         let vmos = self.vmos.iter().map(|w| self.observe_vmo(w)).collect();
-        Observed { frames: self.up.env.machine.used_frames(), vmos }
+        Observed { frames: self.up.env.vm_frames(), vmos }
     }
 
     fn observe_vmo(&self, &Watched { vmo, ref readable, paged }: &Watched) -> VmoState {
@@ -473,7 +479,7 @@ fn every_allocation_fails_in_turn() {
 /// evicted ones are requested again when next read.
 #[test]
 fn eviction_relieves_then_fails() {
-    let up = Arc::new(UserPager::new());
+    let up = user_pager();
     let paged = up.vmo(4, K);
     up.supply(paged, K, 0, 4);
     up.zx().vmo_write(paged, b"dirty", P).unwrap();
@@ -505,7 +511,7 @@ fn eviction_relieves_then_fails() {
 #[test]
 fn blocked_reader_outlives_failed_supplies() {
     for n in 0.. {
-        let up = Arc::new(UserPager::new());
+        let up = user_pager();
         let mut w = World { up: up.clone(), vmos: Vec::new(), maps: Vec::new() };
         let vmo = w.paged(3, 0, 0..0);
         let reader = up.reader(vmo, 0, (3 * P) as usize);
@@ -518,7 +524,7 @@ fn blocked_reader_outlives_failed_supplies() {
         match result {
             Err(Status::NoMemory) => {
                 assert!(refused > 0);
-                assert_eq!((up.committed(vmo), up.env.machine.used_frames()), (0, 0), "n = {n}");
+                assert_eq!((up.committed(vmo), up.env.vm_frames()), (0, 0), "n = {n}");
                 assert!(!reader.finished() && vmo_waiters(&up, vmo) == 1, "n = {n}: the reader still waits");
                 up.expect_no_request();
                 supply_from_aux(&mut w, 0, 3).unwrap();
@@ -544,7 +550,7 @@ fn vmo_waiters(up: &UserPager, vmo: Handle) -> usize {
 /// finish.
 #[test]
 fn blocked_child_writer_asks_again_for_its_evicted_page() {
-    let up = Arc::new(UserPager::new());
+    let up = user_pager();
     let vmo = up.vmo(1, K);
     let child = up.zx().vmo_create_child(vmo, ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, 0, P).unwrap();
     let writer = up.writer(child, 5, b"child".to_vec());
@@ -572,7 +578,7 @@ fn blocked_child_writer_asks_again_for_its_evicted_page() {
 /// nothing.
 #[test]
 fn blocked_child_writer_fails_with_no_memory() {
-    let up = Arc::new(UserPager::new());
+    let up = user_pager();
     let vmo = up.vmo(1, K);
     let child = up.zx().vmo_create_child(vmo, ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, 0, P).unwrap();
     let hint = up.vmo_op(vmo, ZX_VMO_OP_ALWAYS_NEED, 0, P);
@@ -602,7 +608,7 @@ fn blocked_child_writer_fails_with_no_memory() {
 #[test]
 fn blocked_dirty_waiters_ask_again_after_failed_op_dirty() {
     for n in 0.. {
-        let up = Arc::new(UserPager::new());
+        let up = user_pager();
         let vmo = up.vmo_with(1, K, ZX_VMO_TRAP_DIRTY | ZX_VMO_RESIZABLE);
         up.supply(vmo, K, 0, 1);
         up.resize(vmo, 3);

@@ -81,6 +81,11 @@ pub(super) fn record(op: Op) {
     }
 }
 
+/// How many instructions have been checked since [`start`].
+pub fn count() -> u64 {
+    LOGS.iter().filter_map(|log| log.lock().as_ref().map(|log| log.ops)).sum()
+}
+
 /// Stops checking and returns how many instructions were checked, or the
 /// first CPU's violation (a sequence left with a TLBI no `DSB ISH`
 /// completed is one). Call it while no CPU is changing translation tables.

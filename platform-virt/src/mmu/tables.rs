@@ -604,6 +604,11 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
         }
     }
 
+    fn prepare(&self, va: u64) -> Result<(), Status> {
+        Self::check_range(va & !(PAGE - 1), PAGE).unwrap_or_else(|_| refused("prepare", va, PAGE));
+        Ok(self.leaf_slot(va, true).map(drop)?)
+    }
+
     fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
         if self.unmap_reporting(va, len, dirty).is_err() {
             refused("unmap", va, len)

@@ -167,6 +167,9 @@ impl Translation for Gated {
         EventWaiter.wait_until(&|| self.open.load(SeqCst));
         Translation::map(&*self.tables, va, frame, flags, access)
     }
+    fn prepare(&self, va: u64) -> Result<(), Status> {
+        Translation::prepare(&*self.tables, va)
+    }
     fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
         Translation::unmap(&*self.tables, va, len, dirty)
     }

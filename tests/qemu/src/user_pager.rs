@@ -10,7 +10,6 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use platform_virt::fault::{FatalFault, MappedVmo};
-use platform_virt::mmu::checking;
 use platform_virt::process::Process;
 use platform_virt::smp::{self, cpu_count, run_on, run_on_all};
 use platform_virt::vm::AddressSpace;
@@ -379,11 +378,10 @@ impl UserPager {
 }
 
 /// Runs `scenario` with a pager and a port in a new process entered on
-/// every core; once the process is gone, every frame must be back, and
-/// every CPU's table writes, barriers and TLBIs meanwhile must have obeyed
-/// the break-before-make and TLB maintenance rules (`mmu::checking`).
-/// Returns how many instructions were checked.
-pub fn with_pager(boot: &Boot, scenario: impl FnOnce(&UserPager)) -> u64 {
+/// every core; once the process is gone, every frame must be back. (The
+/// harness checks the case's table writes, barriers and TLBIs against the
+/// break-before-make and TLB maintenance rules.)
+pub fn with_pager(boot: &Boot, scenario: impl FnOnce(&UserPager)) {
     with_pager_in(boot, Process::new, scenario)
 }
 
@@ -392,10 +390,9 @@ pub fn with_pager_in(
     boot: &Boot,
     make: impl FnOnce() -> Result<Process, Status>,
     scenario: impl FnOnce(&UserPager),
-) -> u64 {
+) {
     assert_eq!(cpu_count(), 4, "the image runs with -smp 4");
     let free = boot.frames().free_count();
-    checking::start();
     {
         let p = Arc::new(make().expect("a process"));
         let q = p.clone();
@@ -404,9 +401,7 @@ pub fn with_pager_in(
         scenario(&UserPager { p, pager, port });
         run_on_all(AddressSpace::leave);
     }
-    let checked = checking::stop().unwrap_or_else(|failure| panic!("a rule was broken: {failure}"));
     assert_eq!(boot.frames().free_count(), free, "a frame was not given back");
-    checked
 }
 
 /// The fatal fault an `access` at `address` takes with `status` in a

@@ -5,6 +5,11 @@
 //! vm-core did to the hardware. [`MockMmu::touch`] plays the part of the CPU's
 //! table walk, and [`MockMmu::read`]/[`MockMmu::write`] that of a CPU running
 //! loads and stores, taking faults through [`Vmar::fault`].
+//!
+//! Built with [`MockMmu::with_tables_from`], it also takes its translation
+//! tables from a frame allocator as the aarch64 tables do (a root, then a
+//! table per level on the way to a new page's entry, kept until the address
+//! space goes), so a `map` can fail with NO_MEMORY.
 
 use core::ops::Bound;
 use std::collections::BTreeMap;
@@ -12,7 +17,7 @@ use std::sync::Mutex;
 use std::vec::Vec;
 
 use crate::fault::Access;
-use crate::platform::{MmuFlags, PhysAddr, Translation};
+use crate::platform::{FrameAllocator, MmuFlags, PhysAddr, Translation};
 use crate::vmar::Vmar;
 use crate::{Status, PAGE_SIZE};
 
@@ -44,7 +49,21 @@ pub enum MmuOp {
 struct Tables {
     ptes: BTreeMap<u64, Pte>,
     log: Vec<MmuOp>,
+    /// The table frames below the root, by (level, the VA bits above what
+    /// one table of that level covers).
+    tables: BTreeMap<(u32, u64), PhysAddr>,
 }
+
+/// Where [`MockMmu::with_tables_from`]'s tables come from, and its root.
+struct TableFrames {
+    frames: std::sync::Arc<dyn FrameAllocator>,
+    root: PhysAddr,
+}
+
+/// The levels below the root of a 4 KiB-granule, 48-bit walk, each with the
+/// VA bits one of its tables covers: a level-1 table 512 GiB, a level-2
+/// table 1 GiB, a level-3 table 2 MiB.
+const TABLE_LEVELS: [(u32, u32); 3] = [(1, 39), (2, 30), (3, 21)];
 
 /// A recording page table for one address space.
 ///
@@ -55,6 +74,7 @@ pub struct MockMmu {
     tables: Mutex<Tables>,
     base: u64,
     size: u64,
+    table_frames: Option<TableFrames>,
 }
 
 /// The address space of [`MockMmu::new`]: Zircon's arm64 user address space,
@@ -83,7 +103,35 @@ impl MockMmu {
 
     /// An empty page table over `[base, base + size)`.
     pub fn with_range(base: u64, size: u64) -> Self {
-        MockMmu { tables: Mutex::default(), base, size }
+        MockMmu { tables: Mutex::default(), base, size, table_frames: None }
+    }
+
+    /// An empty page table over the range of [`MockMmu::new`] whose root and
+    /// tables are frames of `frames`; NO_MEMORY if there is none for the root.
+    pub fn with_tables_from(frames: std::sync::Arc<dyn FrameAllocator>) -> Result<Self, Status> {
+        let root = frames.alloc().ok_or(Status::NoMemory)?;
+        let table_frames = Some(TableFrames { frames, root });
+        Ok(MockMmu { tables: Mutex::default(), base: MOCK_ASPACE_BASE, size: MOCK_ASPACE_SIZE, table_frames })
+    }
+
+    /// How many frames the tables hold (the root included), which the
+    /// address space gives back when it goes.
+    pub fn table_frames(&self) -> usize {
+        self.table_frames.as_ref().map_or(0, |_| 1 + self.tables().tables.len())
+    }
+
+    /// Takes the tables a walk to `va`'s entry passes that do not exist
+    /// yet; those taken stay if a later one finds no frame, as on aarch64.
+    fn ensure_tables(&self, tables: &mut Tables, va: u64) -> Result<(), Status> {
+        let Some(source) = &self.table_frames else { return Ok(()) };
+        for (level, shift) in TABLE_LEVELS {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                tables.tables.entry((level, va >> shift))
+            {
+                slot.insert(source.frames.alloc().ok_or(Status::NoMemory)?);
+            }
+        }
+        Ok(())
     }
 
     /// Panics unless `[va, va + len)` is page-aligned and inside the range.
@@ -227,6 +275,16 @@ impl MockMmu {
     }
 }
 
+impl Drop for MockMmu {
+    /// Gives the tables back, as an address space's end does.
+    fn drop(&mut self) {
+        if let Some(source) = &self.table_frames {
+            let tables = core::mem::take(&mut self.tables().tables);
+            tables.into_values().chain([source.root]).for_each(|frame| source.frames.free(frame));
+        }
+    }
+}
+
 /// The keys of `[va, va + len)`, which may end at the top of the address space.
 fn span(va: u64, len: u64) -> (Bound<u64>, Bound<u64>) {
     let end = va.checked_add(len).map_or(Bound::Unbounded, Bound::Excluded);
@@ -248,10 +306,16 @@ impl Translation for MockMmu {
         assert!(frame.is_multiple_of(PAGE_SIZE), "unaligned frame");
         let mut tables = self.tables();
         tables.log.push(MmuOp::Map { va, frame, flags });
+        self.ensure_tables(&mut tables, va)?;
         let dirty = access == Some(Access::Write) && flags.contains(MmuFlags::WRITE);
         let pte = Pte { frame, flags, accessed: access.is_some(), dirty };
         tables.ptes.insert(va, pte);
         Ok(())
+    }
+
+    fn prepare(&self, va: u64) -> Result<(), Status> {
+        self.check(va & !(PAGE_SIZE - 1), PAGE_SIZE);
+        self.ensure_tables(&mut self.tables(), va)
     }
 
     fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64)) {
@@ -371,6 +435,25 @@ mod tests {
         assert_eq!(mmu.query(top), Some((0x8000, MmuFlags::READ)));
         mmu.unmap(top, PAGE_SIZE, &mut |_| {});
         assert!(mmu.ptes().is_empty());
+    }
+
+    #[test]
+    fn tables_come_from_the_frames_and_go_back() {
+        let frames = std::sync::Arc::new(crate::mock::MockFrames::new(5));
+        let mmu = MockMmu::with_tables_from(frames.clone()).unwrap();
+        assert_eq!((mmu.table_frames(), frames.used()), (1, 1), "the root");
+        mmu.map(MOCK_ASPACE_BASE, 0x8000, RW, None).unwrap();
+        assert_eq!((mmu.table_frames(), frames.used()), (4, 4), "a table per level");
+        mmu.map(MOCK_ASPACE_BASE + PAGE_SIZE, 0x9000, RW, None).unwrap();
+        assert_eq!(frames.used(), 4, "the same 2 MiB: the same tables");
+        assert_eq!(mmu.map(MOCK_ASPACE_BASE + (1 << 30), 0xa000, RW, None), Err(Status::NoMemory));
+        assert_eq!(mmu.query(MOCK_ASPACE_BASE + (1 << 30)), None, "a failed map maps nothing");
+        assert_eq!(frames.used(), 5, "the level-2 table taken before the level-3 one failed stays");
+        mmu.unmap(MOCK_ASPACE_BASE, 2 * PAGE_SIZE, &mut |_| {});
+        assert_eq!(frames.used(), 5, "tables stay until the address space goes");
+        drop(mmu);
+        assert_eq!(frames.used(), 0);
+        assert!(MockMmu::with_tables_from(std::sync::Arc::new(crate::mock::MockFrames::new(0))).is_err());
     }
 
     #[test]

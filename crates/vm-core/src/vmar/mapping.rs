@@ -190,6 +190,12 @@ impl Mapping {
         self.vmo.remove_mapping(&self.listener());
     }
 
+    /// Takes the tables an [`install`](Self::install) at `va` needs
+    /// ([`Translation::prepare`]).
+    pub fn prepare(&self, va: u64) -> Result<(), Status> {
+        self.mmu.prepare(va)
+    }
+
     /// Installs `page` at `va` with the permissions of `va`'s run, minus
     /// WRITE unless the VMO handed the page out writable, as touched by the
     /// faulting `access` ([`Translation::map`]). Returns `false`
