@@ -588,12 +588,16 @@ impl Vmo {
             let stop = missing.unwrap_or(end).max(from);
             // A dirty zero range committed under TRAP_DIRTY becomes Dirty
             // pages, which the pager approves first (digest §3.2).
-            let stop = fam.first_zero_needing_approval(leaf, from, stop).unwrap_or(stop);
+            let zero = fam.first_zero_needing_approval(leaf, from, stop);
+            let stop = zero.map_or(stop, |(start, _)| start);
             Self::commit_pages(fam, notices, leaf, from, stop)?;
             next = Some(stop);
             if stop < end {
                 let need = fam.write_need(leaf, stop);
-                return Err(fam.wait_to_write(need, leaf, stop, end));
+                // The approval asked for covers the zero range alone: a
+                // COMMIT makes no other page Dirty (digest §2.11).
+                let run_end = zero.map_or(end, |(_, zero_end)| zero_end.min(end));
+                return Err(fam.wait_to_write(need, leaf, stop, run_end));
             }
             Ok(())
         })

@@ -167,16 +167,16 @@ impl Family {
         }
     }
 
-    /// The first page of a zero range in `[start, end)` of `leaf` that a
-    /// COMMIT must have approved (markers commit as Clean pages, so they
-    /// need none).
-    pub(super) fn first_zero_needing_approval(&self, leaf: NodeId, start: u64, end: u64) -> Option<u64> {
+    /// The first zero range in `[start, end)` of `leaf` (as its first and
+    /// end byte) that a COMMIT must have approved (markers commit as Clean
+    /// pages, so they need none).
+    pub(super) fn first_zero_needing_approval(&self, leaf: NodeId, start: u64, end: u64) -> Option<(u64, u64)> {
         if !self.cow.is_paged(leaf) || !self.source.as_ref().is_some_and(PageSource::traps_dirty) {
             return None;
         }
         self.cow.pages(leaf).items(start / PAGE_SIZE, end.div_ceil(PAGE_SIZE)).into_iter().find_map(|item| {
             match item {
-                crate::page_list::Item::Zero(iv) => Some(iv.start * PAGE_SIZE),
+                crate::page_list::Item::Zero(iv) => Some((iv.start * PAGE_SIZE, iv.end * PAGE_SIZE)),
                 crate::page_list::Item::One(..) => None,
             }
         })

@@ -187,7 +187,7 @@ impl Vmo {
     /// parts of zero ranges become gaps the pager must supply again. END
     /// without BEGIN changes nothing. Works after detach.
     pub(crate) fn writeback_end(&self, offset: u64, len: u64) -> Result<(), Status> {
-        self.locked(|fam, notices| {
+        self.locked(|fam, _| {
             let (root, start, end) = self.root_range(fam, offset, len)?;
             let mut gaps = Vec::new();
             for item in fam.cow.pages(root).items(start, end) {
@@ -199,18 +199,13 @@ impl Vmo {
                     Item::One(..) | Item::Zero(_) => {}
                 }
             }
-            let mut unmapped = Runs::default();
             for (s, e) in gaps {
                 let cleaned = fam.cow.pages_mut(root).take_range(s, e);
                 debug_assert!(cleaned.is_empty(), "a zero range holds no pages");
                 if let Some(source) = fam.source.as_mut() {
                     source.emptied(s, e);
                 }
-                (s..e).for_each(|index| unmapped.add(index * PAGE_SIZE));
             }
-            // A mapping may show the zero page there, which is no longer the
-            // content: the next access must ask the pager (digest §2.5).
-            fam.notify_runs(root, &unmapped, notices);
             Ok(())
         })
     }
