@@ -12,8 +12,10 @@
 //!   children, with every argument and state check of the VMO syscalls
 //!   (digest §2.8-2.11); its submodules hold a family's views, the deferred
 //!   mapping notices and frees, discardable locking, cache-op runs, the
-//!   pager's side of a VMO, the dirty-state machine and writeback (§3.1,
-//!   §3.2), and the eviction of Clean pager pages.
+//!   cache policy, the content size, what `ZX_INFO_VMO` reports (with the
+//!   attribution of shared pages), the pager's side of a VMO, the
+//!   dirty-state machine and writeback (§3.1, §3.2), and the eviction of
+//!   Clean pager pages.
 //! - [`cow`]: the copy-on-write tree (hidden nodes, at-least-on-write
 //!   children, forks, migration and merging on close, digest §3.4).
 //! - [`page_list`]: the sparse per-node page list with zero intervals
@@ -23,6 +25,8 @@
 //! - [`pager`]: [`pager::Pager`], which creates pager VMOs, supplies their
 //!   pages, fails their requests and detaches them (digest §2.1-2.5).
 //! - [`vmar`] and [`fault`]: address regions, mappings and the fault path.
+//! - [`signals`]: an object's signals and their observers
+//!   (`ZX_VMO_ZERO_CHILDREN`, digest §1.9).
 //!
 //! # Lock order
 //! Every lock is a `spin::Mutex` (the mock waiter's is a std one; feature
@@ -47,7 +51,8 @@
 //! 5. Leaves, which take nothing else: a port's packet queue, the frame
 //!    allocator, the pager's list of its families, the registry of
 //!    discardable VMOs (collected, then released before any family is
-//!    locked), the platform waiter's own lock.
+//!    locked), the platform waiter's own lock, a VMO's name and its
+//!    signals (whose observers fire after that lock is dropped).
 //!
 //! # Waiting
 //! Nothing sleeps holding any of these locks. An operation that needs a page
@@ -89,6 +94,7 @@ pub mod page_list;
 pub mod page_source;
 pub mod pager;
 pub mod platform;
+pub mod signals;
 mod slab;
 mod status;
 mod sync;
