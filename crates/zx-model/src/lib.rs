@@ -1,6 +1,6 @@
 //! Model-based checking of the zx layer: a sequence of calls ([`Op`]) runs
-//! against the real `Zx` over vm-core's mocks ([`harness`]) and against a
-//! plain model of contents and dirty state ([`model`]). Each call's status
+//! against the real `Zx` over vm-core's mocks (`harness`) and against a
+//! plain model of contents and dirty state (`model`). Each call's status
 //! must be one the spec allows for it; what a call changes, the model
 //! changes too; every few calls, and at the end, every open VMO is read
 //! whole (with `vmo_read` and a load of each page through its mapping) and
