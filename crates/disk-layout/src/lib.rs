@@ -8,7 +8,7 @@
 //! on its offset ([`original`]). The run changes it in three ways, all
 //! listed here ([`expected`]):
 //! - two writers, one per core, store [`ROUNDS`] rounds of words through a
-//!   mapping into their own pages ([`writer_pages`]) ([`stored_word`]);
+//!   mapping into their own pages ([`writer_pages`], [`stored_word`]);
 //! - `vmo_write` writes [`MESSAGE`] at [`MESSAGE_AT`], across a page
 //!   boundary;
 //! - the VMO is shrunk by [`ZERO_TAIL_PAGES`] and grown back, which makes a
