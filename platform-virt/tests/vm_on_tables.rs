@@ -232,3 +232,37 @@ fn tables_and_frames_come_back() {
     // The machine checked its frames on drop; the tables are back too.
     assert_eq!(tables.free_count(), 64);
 }
+
+/// Faults on four threads take the tables their pages need at once
+/// (`Translation::prepare`, before the fault changes the VMO): each table
+/// is linked in once, so every table frame comes back with the address
+/// space. (Unserialised, two threads linked a table into one slot and one
+/// of them was lost.)
+#[test]
+fn tables_taken_by_racing_faults_all_come_back() {
+    for _ in 0..20 {
+        let tables = Arc::new(HostTables::new(64));
+        let free = tables.free_count();
+        let space: Arc<Space> =
+            Arc::new(TranslationTables::new(tables.clone(), Arc::new(Recorder::default()), 1, None).unwrap());
+        let base = space.va_range().0;
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let space = space.clone();
+                std::thread::spawn(move || {
+                    for region in 0..8u64 {
+                        space.prepare(base + region * (1 << 30)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(
+            free - tables.free_count(),
+            1 + 1 + 8 + 8,
+            "a root, one level-1 table, 8 level-2 and 8 level-3 ones"
+        );
+        drop(space);
+        assert_eq!(tables.free_count(), free, "every table came back");
+    }
+}

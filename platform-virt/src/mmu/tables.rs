@@ -180,7 +180,8 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         Ok(())
     }
 
-    /// The level 3 slot for `va`, creating tables on the way if `create`.
+    /// The level 3 slot for `va`, creating tables on the way if `create`
+    /// (under `lock`: two CPUs linking a table into one slot would lose one).
     fn leaf_slot(&self, va: u64, create: bool) -> Result<Option<Slot>, MapError> {
         let va = va & !(PAGE - 1);
         let mut table = self.root;
@@ -606,6 +607,7 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
 
     fn prepare(&self, va: u64) -> Result<(), Status> {
         Self::check_range(va & !(PAGE - 1), PAGE).unwrap_or_else(|_| refused("prepare", va, PAGE));
+        let _guard = self.lock.lock();
         Ok(self.leaf_slot(va, true).map(drop)?)
     }
 
