@@ -25,7 +25,7 @@ use toolchain::Route;
 
 /// The bootable images, the packages they come from, and the CPUs they
 /// boot with unless `--smp` says otherwise.
-const IMAGES: [(&str, &str, u32); 16] = [
+const IMAGES: [(&str, &str, u32); 17] = [
     ("block_pager", "block_pager", 4),
     ("cow_snapshot", "cow_snapshot", 4),
     ("jit", "jit", 1),
@@ -42,6 +42,7 @@ const IMAGES: [(&str, &str, u32); 16] = [
     ("pager", "qemu-tests", 4),
     ("writeback", "qemu-tests", 4),
     ("stress", "qemu-tests", 4),
+    ("bench", "qemu-tests", 4),
 ];
 
 /// The image `cargo xtask run` boots without a name: the block pager, the
