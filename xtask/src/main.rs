@@ -8,12 +8,15 @@
 //! cargo xtask soak [--seconds N] [--seed S]                             the model check, long (see `checks`)
 //! cargo xtask miri                                                      miri over vm-core and zx
 //! cargo xtask fuzz TARGET [--seconds N]                                 a cargo-fuzz target, longer (see `fuzz`)
+//! cargo xtask bench qemu [--reps N] [--pages N] [--cpu CPU]...          the VM against Linux on QEMU (see `bench_qemu`)
 //! ```
 //! Every command first installs what is missing (see `toolchain`).
 
+mod bench_qemu;
 mod checks;
 mod disk;
 mod fuzz;
+mod linux_guest;
 mod qemu;
 mod toolchain;
 
@@ -21,7 +24,6 @@ use qemu::Boot;
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 use std::time::Duration;
-use toolchain::Route;
 
 /// The bootable images, the packages they come from, and the CPUs they
 /// boot with unless `--smp` says otherwise.
@@ -69,12 +71,15 @@ fn main() {
         Some("test") => test(),
         Some("soak") => checks::soak(&root(), &host_cargo(), &args[1..]),
         Some("fuzz") => fuzz_command(&args[1..]),
+        Some("bench") if args.get(1).map(String::as_str) == Some("qemu") => {
+            bench_qemu::run(&root(), &args[2..])
+        }
         Some("miri") => {
             let outcome = checks::miri(&root());
             println!("miri ... {}", outcome.describe());
             Ok(i32::from(outcome == checks::Outcome::Failed))
         }
-        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb|soak|miri|fuzz> …\n{}", usage())),
+        _ => Err(format!("usage: cargo xtask <run|test|qemu|gdb|soak|miri|fuzz|bench> …\n{}", usage())),
     };
     match result {
         Ok(code) => exit(code),
@@ -96,6 +101,7 @@ fn usage() -> String {
   soak [--seconds N] [--seed S]
   miri
   fuzz {} [--seconds N]
+  bench qemu [--reps N] [--pages N] [--mem MIB] [--cpu CPU]...
 IMAGE: one of {} (default: {DEFAULT_IMAGE})",
         fuzz::TARGETS.join("|"),
         images.join(", ")
@@ -111,10 +117,7 @@ fn build_images() -> Result<PathBuf, String> {
     let route = toolchain::choose_route()?;
     toolchain::ensure(route)?;
     let root = root();
-    let target_dir = match route {
-        Route::Rustup => root.join("target"),
-        Route::Debian => root.join("target").join("debian-route"),
-    };
+    let target_dir = toolchain::target_dir(route, &root);
     let mut packages: Vec<&str> = IMAGES.iter().map(|(_, p, _)| *p).collect();
     packages.dedup();
     println!("xtask: building images for {} ({route:?} route)", toolchain::TARGET);

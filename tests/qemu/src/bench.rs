@@ -127,12 +127,14 @@ fn timed(aborts: &mut Aborts, f: impl FnOnce()) -> u64 {
     let ticks = ticks() - start;
     let after = fault_counts();
     aborts.vm += after.vm - before.vm;
-    aborts.software += after.software_writes + after.software_other - before.software_writes - before.software_other;
+    aborts.software +=
+        after.software_writes + after.software_other - before.software_writes - before.software_other;
     ticks
 }
 
 fn main(boot: &Boot) -> i32 {
-    let arg = |key: &str, default: u64| boot.info.bootarg(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let arg =
+        |key: &str, default: u64| boot.info.bootarg(key).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (reps, pages) = (arg("reps", REPS).max(1), arg("pages", PAGES).max(1));
     let freq = CNTFRQ_EL0.get();
     let hardware_dirty = ID_AA64MMFR1_EL1.read(ID_AA64MMFR1_EL1::HAFDBS) >= 2;
@@ -218,7 +220,8 @@ fn pager_round_trip(b: &Bench) {
                 let packet = p.zx.port_wait(port, ZX_TIME_INFINITE).unwrap();
                 let request = packet.page_request().expect("a page request");
                 assert_eq!(request.command, ZX_PAGER_VMO_READ);
-                p.zx.pager_supply_pages(pager, vmo, request.offset, request.length, aux, request.offset).unwrap();
+                p.zx.pager_supply_pages(pager, vmo, request.offset, request.length, aux, request.offset)
+                    .unwrap();
                 supplied += request.length;
             }
         });
