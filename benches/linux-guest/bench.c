@@ -231,19 +231,21 @@ static uint64_t cache_sync(void) {
     return ticks() - t;
 }
 
-/* munmap of one page that threads on all four CPUs loaded. */
-static atomic_ulong round_no, loaded;
-static char *_Atomic shared_page;
+/* munmap of one page that threads on all four CPUs loaded. The three
+ * loaders on CPUs 1-3 sleep in a barrier between rounds, as threads do;
+ * the unmap is timed once they have had 2 ms to fall asleep, so that their
+ * wake-ups are not timed with it. */
+static pthread_barrier_t start_round;
+static char *shared_page;
+static atomic_int loaded;
 
 static void *loader(void *arg) {
     pin((int)(long)arg);
-    for (unsigned long r = 1;; r++) {
-        while (atomic_load(&round_no) < r)
-            sched_yield();
-        char *page = atomic_load(&shared_page);
-        if (!page)
+    for (;;) {
+        pthread_barrier_wait(&start_round);
+        if (!shared_page)
             return NULL;
-        load_each_page(page, 1);
+        load_each_page(shared_page, 1);
         atomic_fetch_add(&loaded, 1);
     }
 }
@@ -253,12 +255,13 @@ static uint64_t unmap_four_cores(void) {
     for (int i = 0; i < CALLS; i++) {
         char *p = anon(PAGE);
         store_each_page(p, 1, 1);
+        shared_page = p;
         atomic_store(&loaded, 0);
-        atomic_store(&shared_page, p);
-        atomic_fetch_add(&round_no, 1);
+        pthread_barrier_wait(&start_round);
         load_each_page(p, 1);
         while (atomic_load(&loaded) < 3)
             sched_yield();
+        usleep(2000);
         uint64_t start = ticks();
         munmap(p, PAGE);
         t += ticks() - start;
@@ -305,12 +308,14 @@ int main(void) {
     store_each_page(sync_buffer, SYNC_BYTES / PAGE, 1);
     job("cache_sync_64k", CALLS, cache_sync);
     pthread_t loaders[3];
+    if (pthread_barrier_init(&start_round, NULL, 4))
+        die("pthread_barrier_init");
     for (long cpu = 1; cpu <= 3; cpu++)
         if (pthread_create(&loaders[cpu - 1], NULL, loader, (void *)cpu))
             die("pthread_create");
     job("unmap_4_cores", CALLS, unmap_four_cores);
-    atomic_store(&shared_page, NULL);
-    atomic_fetch_add(&round_no, 1);
+    shared_page = NULL;
+    pthread_barrier_wait(&start_round);
     for (int i = 0; i < 3; i++)
         pthread_join(loaders[i], NULL);
     job("map_touch_1m", CALLS / 4, map_touch);

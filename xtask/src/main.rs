@@ -8,7 +8,7 @@
 //! cargo xtask soak [--seconds N] [--seed S]                             the model check, long (see `checks`)
 //! cargo xtask miri                                                      miri over vm-core and zx
 //! cargo xtask fuzz TARGET [--seconds N]                                 a cargo-fuzz target, longer (see `fuzz`)
-//! cargo xtask bench qemu [--reps N] [--pages N] [--cpu CPU]...          the VM against Linux on QEMU (see `bench_qemu`)
+//! cargo xtask bench qemu [--reps N] [--cpu CPU]... [options]            the VM against Linux on QEMU (see `bench_qemu`)
 //! ```
 //! Every command first installs what is missing (see `toolchain`).
 
@@ -101,9 +101,10 @@ fn usage() -> String {
   soak [--seconds N] [--seed S]
   miri
   fuzz {} [--seconds N]
-  bench qemu [--reps N] [--pages N] [--mem MIB] [--cpu CPU]...
+  bench qemu {}
 IMAGE: one of {} (default: {DEFAULT_IMAGE})",
         fuzz::TARGETS.join("|"),
+        bench_qemu::USAGE,
         images.join(", ")
     )
 }
