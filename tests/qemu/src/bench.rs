@@ -73,6 +73,15 @@ impl Bench {
         vmo
     }
 
+    /// A pager, its port, a pager VMO of `pages` pages, and an aux VMO of
+    /// as many committed pages to supply it from.
+    fn pager_vmo(&self) -> PagerVmo {
+        let zx = self.zx();
+        let (pager, port) = (zx.pager_create(0).unwrap(), zx.port_create(0).unwrap());
+        let vmo = zx.pager_create_vmo(pager, 0, port, 0, self.pages * P).unwrap();
+        PagerVmo { pager, port, vmo, aux: self.committed(self.pages) }
+    }
+
     fn map(&self, vmo: Handle, pages: u64) -> u64 {
         self.zx().vmar_map(self.zx().root_vmar(), RW, 0, vmo, 0, pages * P).unwrap()
     }
@@ -103,6 +112,14 @@ impl Bench {
         let all = ops * self.reps;
         println!("faults {name} {} {}", per_op(aborts.vm, all), per_op(aborts.software, all));
     }
+}
+
+/// What [`Bench::pager_vmo`] makes.
+struct PagerVmo {
+    pager: Handle,
+    port: Handle,
+    vmo: Handle,
+    aux: Handle,
 }
 
 /// Aborts counted over timed parts.
@@ -208,10 +225,7 @@ fn cow_write(b: &Bench) {
 /// from a committed aux VMO (moving its pages), the fault resumed.
 fn pager_round_trip(b: &Bench) {
     b.job("pager_round_trip", b.pages, |aborts| {
-        let zx = b.zx();
-        let (pager, port) = (zx.pager_create(0).unwrap(), zx.port_create(0).unwrap());
-        let vmo = zx.pager_create_vmo(pager, 0, port, 1, b.pages * P).unwrap();
-        let aux = b.committed(b.pages);
+        let PagerVmo { pager, port, vmo, aux } = b.pager_vmo();
         let va = b.map(vmo, b.pages);
         let (p, pages) = (b.p.clone(), b.pages);
         let served = spawn(PAGER_CPU, move || {
@@ -241,11 +255,8 @@ fn pager_round_trip(b: &Bench) {
 /// page dirty; with it (`max`), the hardware's dirty-bit update.
 fn dirty_write(b: &Bench) {
     b.job("dirty_write", b.pages, |aborts| {
-        let zx = b.zx();
-        let (pager, port) = (zx.pager_create(0).unwrap(), zx.port_create(0).unwrap());
-        let vmo = zx.pager_create_vmo(pager, 0, port, 2, b.pages * P).unwrap();
-        let aux = b.committed(b.pages);
-        zx.pager_supply_pages(pager, vmo, 0, b.pages * P, aux, 0).unwrap();
+        let PagerVmo { pager, port, vmo, aux } = b.pager_vmo();
+        b.zx().pager_supply_pages(pager, vmo, 0, b.pages * P, aux, 0).unwrap();
         let va = b.map(vmo, b.pages);
         load_each_page(va, b.pages);
         let t = timed(aborts, || store_each_page(va, b.pages, 3));
