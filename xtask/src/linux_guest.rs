@@ -61,6 +61,7 @@ fn kernel(dir: &Path) -> Result<(PathBuf, String), String> {
     if !foreign.lines().any(|a| a.trim() == "arm64") {
         println!("xtask: adding the arm64 architecture to dpkg (dpkg --add-architecture arm64), so apt can fetch the arm64 kernel package");
         toolchain::as_root("dpkg", &["--add-architecture", "arm64"])?;
+        toolchain::sources_changed();
     }
     toolchain::refresh_package_lists()?;
     let depends = output(Command::new("apt-cache").args(["depends", "linux-image-arm64:arm64"]))?;

@@ -257,6 +257,9 @@ const BLOCK_PAGER_LINES: &[&str] = &[
     "the process is gone and every frame is back; powering off",
 ];
 
+/// What the bench image prints when every job ran.
+const BENCH_LINES: &[&str] = &["bench demand_zero ", "bench map_touch_1m ", "bench-done"];
+
 /// An unexpected data abort, with its decoded syndrome.
 const DATA_ABORT_REPORT: &[&str] = &["unexpected exception", "DataAbortSameEl", "ESR_EL1=", "FAR_EL1="];
 /// A fatal page fault naming the address, the access, the VMO and the status.
@@ -296,6 +299,11 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
             b.smp = 4;
             runs.push((b, expect));
         }
+        // The bench image, one short repetition of each job: that it runs
+        // to its end, never how fast (`cargo xtask bench qemu` times it).
+        let mut b = Boot::new(image("bench"), cpu, 128);
+        (b.smp, b.bootargs) = (4, "reps=1 pages=16".into());
+        runs.push((b, Expect::Prints(BENCH_LINES)));
     }
     // RAM size against -m, for two sizes on each CPU, from EL1 and from EL2.
     for (cpu, mem, el2) in

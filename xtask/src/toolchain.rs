@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const TARGET: &str = "aarch64-unknown-none";
 
@@ -168,11 +169,27 @@ pub fn ensure(route: Route) -> Result<(), String> {
     Ok(())
 }
 
-/// `apt-get update`, saying so: before any install (a fresh machine's
-/// lists are months old) or download.
+/// Whether this command refreshed the package lists since apt's sources
+/// last changed.
+static LISTS_FRESH: AtomicBool = AtomicBool::new(false);
+
+/// `apt-get update`, saying so, once per command (again after
+/// [`sources_changed`]): before any install (a fresh machine's lists are
+/// months old) or download.
 pub fn refresh_package_lists() -> Result<(), String> {
+    if LISTS_FRESH.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     println!("xtask: refreshing the package lists (apt-get update)");
-    apt(&["update", "-q"])
+    apt(&["update", "-q"])?;
+    LISTS_FRESH.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// apt's sources changed (an architecture was added): the lists need
+/// refreshing again.
+pub fn sources_changed() {
+    LISTS_FRESH.store(false, Ordering::Relaxed);
 }
 
 /// Installs the Debian packages of `wanted` (package, what it is for),
