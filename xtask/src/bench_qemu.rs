@@ -220,7 +220,9 @@ fn build_image(root: &Path) -> Result<PathBuf, String> {
     Ok(target_dir.join(toolchain::TARGET).join("release").join("bench"))
 }
 
-/// What this machine is: the host CPU and its count, the QEMU version.
+/// What this machine is: the host CPU and its count, the QEMU version, and
+/// how busy it was when the run started (the 1, 5 and 15 minute load
+/// averages: others' work on it spreads the figures).
 fn machine() -> Value {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo.lines().find_map(|l| Some(l.strip_prefix("model name")?.split_once(':')?.1.trim()));
@@ -230,7 +232,9 @@ fn machine() -> Value {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_string())
         .unwrap_or_default();
-    json!({ "host_cpu": model.unwrap_or("unknown"), "host_cores": cores, "qemu": qemu })
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    json!({ "host_cpu": model.unwrap_or("unknown"), "host_cores": cores, "qemu": qemu, "load_average": load.join(" ") })
 }
 
 /// `cargo xtask bench qemu ARGS`: returns the exit status (0 when both
@@ -241,9 +245,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
     let guest = linux_guest::prepare(root)?;
     let machine = machine();
     println!(
-        "xtask: bench on {} ({} cores), {}; -smp {SMP} -m {}M, {} repetitions of {} pages",
+        "xtask: bench on {} ({} cores, load average {}), {}; -smp {SMP} -m {}M, {} repetitions of {} pages",
         machine["host_cpu"].as_str().unwrap_or(""),
         machine["host_cores"],
+        machine["load_average"].as_str().unwrap_or(""),
         machine["qemu"].as_str().unwrap_or(""),
         o.mem_mib,
         o.reps,
