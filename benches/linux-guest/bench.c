@@ -199,7 +199,8 @@ static uint64_t uffd_round_trip(void) {
 
 /* A store to each page of a populated region made read-only with mprotect:
  * SIGSEGV, whose handler makes the page writable again, and the store
- * resumes (userfaultfd's write-protect mode is not in arm64 Linux 6.1). */
+ * resumes (userfaultfd's write-protect mode needs
+ * CONFIG_HAVE_ARCH_USERFAULTFD_WP, which arm64 Linux 6.1 lacks). */
 static void make_writable(int sig, siginfo_t *info, void *context) {
     (void)sig;
     (void)context;
