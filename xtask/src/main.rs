@@ -8,10 +8,12 @@
 //! cargo xtask soak [--seconds N] [--seed S]                             the model check, long (see `checks`)
 //! cargo xtask miri                                                      miri over vm-core and zx
 //! cargo xtask fuzz TARGET [--seconds N]                                 a cargo-fuzz target, longer (see `fuzz`)
+//! cargo xtask bench host [--quick]                                      host benchmarks next to Linux (see `bench`)
 //! cargo xtask bench qemu [--reps N] [--cpu CPU]... [options]            the VM against Linux on QEMU (see `bench_qemu`)
 //! ```
 //! Every command first installs what is missing (see `toolchain`).
 
+mod bench;
 mod bench_qemu;
 mod checks;
 mod disk;
@@ -71,9 +73,7 @@ fn main() {
         Some("test") => test(),
         Some("soak") => checks::soak(&root(), &host_cargo(), &args[1..]),
         Some("fuzz") => fuzz_command(&args[1..]),
-        Some("bench") if args.get(1).map(String::as_str) == Some("qemu") => {
-            bench_qemu::run(&root(), &args[2..])
-        }
+        Some("bench") => bench::run(&root(), &host_cargo(), &args[1..]),
         Some("miri") => {
             let outcome = checks::miri(&root());
             println!("miri ... {}", outcome.describe());
@@ -101,6 +101,7 @@ fn usage() -> String {
   soak [--seconds N] [--seed S]
   miri
   fuzz {} [--seconds N]
+  bench host [--quick]
   bench qemu {}
 IMAGE: one of {} (default: {DEFAULT_IMAGE})",
         fuzz::TARGETS.join("|"),

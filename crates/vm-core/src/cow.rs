@@ -353,15 +353,26 @@ impl CowTree {
     /// The nodes that see hidden node `id`'s page at `offset`, counted up to
     /// two. A visible node counts as one viewer, whatever children it has.
     fn viewers(&self, id: NodeId, offset: u64) -> Viewers {
-        let mut found = None;
+        match self.count_viewers(id, offset, 2) {
+            (0, _) => Viewers::None,
+            (1, Some((leaf, off))) => Viewers::One(leaf, off),
+            _ => Viewers::Many,
+        }
+    }
+
+    /// How many visible nodes see hidden node `id`'s page at `offset`,
+    /// counting up to `cap`, and the first one found (with its offset).
+    fn count_viewers(&self, id: NodeId, offset: u64, cap: u64) -> (u64, Option<(NodeId, u64)>) {
+        let (mut count, mut first) = (0, None);
         let mut stack = vec![(id, offset)];
         while let Some((id, off)) = stack.pop() {
             let node = self.node(id);
             if !node.hidden {
-                if found.is_some() {
-                    return Viewers::Many;
+                count += 1;
+                first = first.or(Some((id, off)));
+                if count == cap {
+                    break;
                 }
-                found = Some((id, off));
                 continue;
             }
             for &child_id in &node.children {
@@ -374,10 +385,32 @@ impl CowTree {
                 }
             }
         }
-        match found {
-            Some((leaf, off)) => Viewers::One(leaf, off),
-            None => Viewers::None,
-        }
+        (count, first)
+    }
+
+    /// The bytes of committed pages attributed to visible node `leaf` in
+    /// its `[start, end)` (digest §3.4, §7 item 7, the fractional model):
+    /// its own pages whole, and each page of a hidden ancestor in equal
+    /// shares among the visible nodes that see it (rounded down to a byte
+    /// per page). A page of a visible ancestor (the parent of an
+    /// at-least-on-write child) is attributed to that ancestor alone. Costs
+    /// O(pages seen · the tree they are shared in).
+    pub fn attributed_bytes(&self, leaf: NodeId, start: u64, end: u64) -> u64 {
+        self.visible(leaf, start, end)
+            .into_iter()
+            .map(|(offset, _)| match self.find(leaf, offset) {
+                Found::Page { node, .. } if node == leaf => PAGE_SIZE,
+                Found::Page { node, offset: at, .. } if self.node(node).hidden => {
+                    PAGE_SIZE / self.count_viewers(node, at, u64::MAX).0.max(1)
+                }
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Heap bytes of `leaf`'s own page list (`metadata_bytes`).
+    pub fn metadata_bytes(&self, leaf: NodeId) -> u64 {
+        self.node(leaf).pages.heap_bytes() as u64
     }
 
     /// Makes `leaf` own the page at `offset`, forking it if needed: a hidden

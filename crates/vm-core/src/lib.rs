@@ -12,8 +12,10 @@
 //!   children, with every argument and state check of the VMO syscalls
 //!   (digest §2.8-2.11); its submodules hold a family's views, the deferred
 //!   mapping notices and frees, discardable locking, cache-op runs, the
-//!   pager's side of a VMO, the dirty-state machine and writeback (§3.1,
-//!   §3.2), and the eviction of Clean pager pages.
+//!   cache policy, the content size, what `ZX_INFO_VMO` reports (with the
+//!   attribution of shared pages), the pager's side of a VMO, the
+//!   dirty-state machine and writeback (§3.1, §3.2), and the eviction of
+//!   Clean pager pages.
 //! - [`cow`]: the copy-on-write tree (hidden nodes, at-least-on-write
 //!   children, forks, migration and merging on close, digest §3.4).
 //! - [`page_list`]: the sparse per-node page list with zero intervals
@@ -23,6 +25,8 @@
 //! - [`pager`]: [`pager::Pager`], which creates pager VMOs, supplies their
 //!   pages, fails their requests and detaches them (digest §2.1-2.5).
 //! - [`vmar`] and [`fault`]: address regions, mappings and the fault path.
+//! - [`signals`]: an object's signals and their observers
+//!   (`ZX_VMO_ZERO_CHILDREN`, digest §1.9).
 //!
 //! # Lock order
 //! Every lock is a `spin::Mutex` (the mock waiter's is a std one; feature
@@ -47,7 +51,8 @@
 //! 5. Leaves, which take nothing else: a port's packet queue, the frame
 //!    allocator, the pager's list of its families, the registry of
 //!    discardable VMOs (collected, then released before any family is
-//!    locked), the platform waiter's own lock.
+//!    locked), the platform waiter's own lock, a VMO's name and its
+//!    signals (whose observers fire after that lock is dropped).
 //!
 //! # Waiting
 //! Nothing sleeps holding any of these locks. An operation that needs a page
@@ -65,27 +70,11 @@
 //! A slot is one `u64`; slots come in boxed nodes of 16 in a `BTreeMap` keyed
 //! by node index. A dense list costs **10.1 bytes per committed page** (8 for
 //! the slot, about 2 for the map entry and B-tree slack), measured by
-//! `benches/vm.rs` with a counting allocator (9.97 at 1 Ki pages, 10.14 at
-//! 64 Ki and 1 Mi pages).
+//! `cargo xtask bench host` with a counting allocator.
 //!
-//! # Measured costs
-//! `cargo bench -p vm-core --features mock --bench vm -- --quick`, on a
-//! 2-core x86_64 VM, over the host mock (frames are host heap boxes, so frame
-//! allocation, zeroing and copying cost more than on hardware). Medians:
-//!
-//! | benchmark | time |
-//! |---|---|
-//! | lookup of a committed page (`lookup_for_fault`, read) | 23 ns |
-//! | commit, per page (256-page commit: 268 µs) | 1.05 µs |
-//! | cache clean over a 1 TiB VMO holding 16 pages | 0.78 µs |
-//! | the same through a snapshot child of it | 0.84 µs |
-//! | snapshot creation, 4 KiB committed parent | 107 ns |
-//! | snapshot creation, 1 GiB committed parent | 106 ns (ratio 1.00) |
-//! | COW write fault on a page shared with a snapshot | 469 ns |
-//! | plain 4 KiB copy between two mock frames | 120 ns |
-//! | plain 4 KiB `memcpy` | 33 ns |
-//! | page-list metadata per committed page (dense) | 10.1 bytes |
-//!
+//! # Costs
+//! `cargo xtask bench host` measures vm-core's jobs next to Linux's and their
+//! physical limits (the README's performance section has a run's table).
 //! Scans cost O(populated pages), not O(range length); snapshot creation is
 //! O(1) in the parent's size; a COW write fault copies one page (or none when
 //! no other VMO still sees the page). Closing a child costs O(pages it could
@@ -105,6 +94,7 @@ pub mod page_list;
 pub mod page_source;
 pub mod pager;
 pub mod platform;
+pub mod signals;
 mod slab;
 mod status;
 mod sync;

@@ -521,6 +521,11 @@ impl PageList {
         self.nodes.len()
     }
 
+    /// Heap bytes of the nodes allocated (their slots).
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.len() * core::mem::size_of::<Node>()
+    }
+
     /// Checks the interval invariants of §3.5 over the whole list: every
     /// `Start` is followed, past empty slots only, by an `End` of the same
     /// state; no `End` without a `Start`; no two intervals of one state

@@ -41,10 +41,11 @@ impl Pager {
         self.koid
     }
 
-    /// `zx_pager_create_vmo` (digest §2.2) with RESIZABLE and TRAP_DIRTY as
-    /// the only options (INVALID_ARGS otherwise): a VMO of `size` rounded up
-    /// to pages (OUT_OF_RANGE when that overflows) whose missing pages are
-    /// requested on `port` with `key`.
+    /// `zx_pager_create_vmo` (digest §2.2) with RESIZABLE, TRAP_DIRTY and
+    /// UNBOUNDED as the only options (INVALID_ARGS otherwise): a VMO of
+    /// `size` rounded up to pages (OUT_OF_RANGE when that overflows), or of
+    /// the largest size if UNBOUNDED, whose missing pages are requested on
+    /// `port` with `key`; its content size is `size`.
     pub fn create_vmo(
         &self,
         options: VmoOptions,
@@ -52,7 +53,7 @@ impl Pager {
         key: u64,
         size: u64,
     ) -> Result<Arc<Vmo>, Status> {
-        if !(VmoOptions::RESIZABLE | VmoOptions::TRAP_DIRTY).contains(options) {
+        if !(VmoOptions::RESIZABLE | VmoOptions::TRAP_DIRTY | VmoOptions::UNBOUNDED).contains(options) {
             return Err(Status::InvalidArgs);
         }
         let (vmo, family) = Vmo::create_paged(&self.ctx, size, options, port, key, self.koid)?;

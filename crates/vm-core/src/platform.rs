@@ -58,12 +58,64 @@ pub trait CacheMaintenance: Send + Sync {
 }
 
 bitflags::bitflags! {
-    /// Hardware permissions of one translation.
+    /// Hardware permissions of one translation, and its memory type when
+    /// it is not the normal cached one (one of the last three at most).
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct MmuFlags: u32 {
         const READ = 1 << 0;
         const WRITE = 1 << 1;
         const EXECUTE = 1 << 2;
+        /// `ZX_CACHE_POLICY_UNCACHED`: uncached, strongly ordered.
+        const UNCACHED = 1 << 3;
+        /// `ZX_CACHE_POLICY_UNCACHED_DEVICE`: device memory.
+        const UNCACHED_DEVICE = 1 << 4;
+        /// `ZX_CACHE_POLICY_WRITE_COMBINING`: uncached, writes may merge.
+        const WRITE_COMBINING = 1 << 5;
+    }
+}
+
+impl MmuFlags {
+    /// READ, WRITE and EXECUTE.
+    pub const PERMS: MmuFlags = MmuFlags::READ.union(MmuFlags::WRITE).union(MmuFlags::EXECUTE);
+}
+
+/// How a VMO's pages are mapped (`ZX_CACHE_POLICY_*`, digest §1.10, §3.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum CachePolicy {
+    /// `ZX_CACHE_POLICY_CACHED` (0): normal write-back memory.
+    #[default]
+    Cached = 0,
+    /// `ZX_CACHE_POLICY_UNCACHED` (1).
+    Uncached = 1,
+    /// `ZX_CACHE_POLICY_UNCACHED_DEVICE` (2).
+    UncachedDevice = 2,
+    /// `ZX_CACHE_POLICY_WRITE_COMBINING` (3).
+    WriteCombining = 3,
+}
+
+impl CachePolicy {
+    /// The policy with Zircon value `raw`, if it names one
+    /// (`ZX_CACHE_POLICY_MASK` is 3).
+    pub const fn from_raw(raw: u32) -> Option<CachePolicy> {
+        Some(match raw {
+            0 => CachePolicy::Cached,
+            1 => CachePolicy::Uncached,
+            2 => CachePolicy::UncachedDevice,
+            3 => CachePolicy::WriteCombining,
+            _ => return None,
+        })
+    }
+
+    /// The memory-type bit of [`MmuFlags`] a translation of this policy
+    /// carries (none for cached memory).
+    pub const fn mmu_flags(self) -> MmuFlags {
+        match self {
+            CachePolicy::Cached => MmuFlags::empty(),
+            CachePolicy::Uncached => MmuFlags::UNCACHED,
+            CachePolicy::UncachedDevice => MmuFlags::UNCACHED_DEVICE,
+            CachePolicy::WriteCombining => MmuFlags::WRITE_COMBINING,
+        }
     }
 }
 
@@ -94,8 +146,9 @@ pub trait Translation: Send + Sync {
     /// Whether a translation can allow instruction fetches without allowing
     /// loads (Zircon's `ZX_VM_FEATURE_CAN_MAP_XOM`).
     fn can_map_execute_only(&self) -> bool;
-    /// Maps the page at `va` to `frame` with `flags`, replacing whatever
-    /// translation `va` had. `access` is the access whose fault the
+    /// Maps the page at `va` to `frame` with `flags` (permissions, and the
+    /// memory type its cache bits name), replacing whatever translation
+    /// `va` had. `access` is the access whose fault the
     /// translation resolves, if any: the translation starts accessed, and
     /// after a write also dirty (the fault path made the page Dirty already),
     /// so the retried access takes no access-flag or dirty-state fault on a
@@ -112,7 +165,9 @@ pub trait Translation: Send + Sync {
     /// reporting the dirty ones to `dirty`.
     fn unmap(&self, va: u64, len: u64, dirty: &mut dyn FnMut(u64));
     /// Sets the permissions of every present translation in `[va, va + len)`,
-    /// reporting to `dirty` the dirty ones it takes WRITE from.
+    /// reporting to `dirty` the dirty ones it takes WRITE from. Memory types
+    /// stay as mapped: vm-core passes the same cache bits the translations
+    /// were mapped with.
     fn protect(&self, va: u64, len: u64, flags: MmuFlags, dirty: &mut dyn FnMut(u64));
     /// The frame and permissions `va`'s page translates to, if any.
     fn query(&self, va: u64) -> Option<(PhysAddr, MmuFlags)>;

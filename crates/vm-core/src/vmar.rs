@@ -24,7 +24,7 @@ use crate::sync::Mutex;
 
 use crate::context::VmContext;
 use crate::platform::{MmuFlags, Translation};
-use crate::vmo::Vmo;
+use crate::vmo::{next_koid, Vmo};
 use crate::{Status, PAGE_SIZE};
 use mapping::{Mapping, Run};
 pub use options::{VmFlags, VmOptions, VmarOp};
@@ -57,6 +57,7 @@ const PROTECT_FLAGS: VmFlags = VmFlags::PERMS.union(VmFlags::PERM_READ_IF_XOM_UN
 pub struct Vmar {
     space: Arc<AddressSpace>,
     id: RegionId,
+    koid: u64,
     base: u64,
     size: u64,
     flags: VmFlags,
@@ -278,7 +279,12 @@ impl Vmar {
         let root = Region { base, size, parent: None, children: BTreeMap::new() };
         let tree = Tree { regions: BTreeMap::from([(ROOT, root)]), next_id: ROOT + 1 };
         let space = Arc::new(AddressSpace { ctx: ctx.clone(), mmu, tree: Mutex::new(tree) });
-        Arc::new(Vmar { space, id: ROOT, base, size, flags })
+        Arc::new(Vmar { space, id: ROOT, koid: next_koid(), base, size, flags })
+    }
+
+    /// The kernel object id, unique among all objects.
+    pub fn koid(&self) -> u64 {
+        self.koid
     }
 
     /// The region's first address.
@@ -382,7 +388,7 @@ impl Vmar {
         }
         let flags = flags & (VmFlags::CAN_MAP_PERMS | VmFlags::CAN_MAP_SPECIFIC);
         let id = tree.insert_region(self.id, base, size);
-        Ok(Arc::new(Vmar { space: self.space.clone(), id, base, size, flags }))
+        Ok(Arc::new(Vmar { space: self.space.clone(), id, koid: next_koid(), base, size, flags }))
     }
 
     /// `zx_vmar_map` (digest §2.12): maps `len` bytes of `vmo` from

@@ -29,9 +29,12 @@
 //! let go of are freed (see `notices`).
 
 mod cache_op;
+mod cache_policy;
+mod content_size;
 mod discard;
 mod eviction;
 mod family;
+mod info;
 mod notices;
 mod paged;
 mod writeback;
@@ -39,18 +42,20 @@ mod writeback;
 use alloc::sync::{Arc, Weak};
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::context::VmContext;
 use crate::cow::{Content, CowTree, NodeId, Reserve};
 use crate::page_list::{DirtyState, Entry};
 use crate::page_source::{PageSource, Ticket};
-use crate::platform::{FrameAllocator, PhysAddr};
+use crate::platform::{CachePolicy, FrameAllocator, PhysAddr};
+use crate::signals::{Signals, VMO_ZERO_CHILDREN};
 use crate::slab::Slab;
 use crate::{Status, PAGE_SIZE};
 use discard::Discard;
 pub(crate) use eviction::{evict_from, Evictable};
 use family::{Family, Need, View, Window};
+pub use info::{VmoInfo, NAME_LEN};
 use notices::{NoticeKind, Notices, Runs};
 pub(crate) use paged::PagedFamily;
 pub use writeback::{DirtyRange, Writeback};
@@ -69,6 +74,9 @@ bitflags::bitflags! {
         const DISCARDABLE = 1 << 2;
         /// Pager VMOs only: the pager approves first writes (§3.1).
         const TRAP_DIRTY = 1 << 3;
+        /// The largest size, [`MAX_SIZE`]; the size asked for is the
+        /// content size.
+        const UNBOUNDED = 1 << 4;
     }
 }
 
@@ -126,6 +134,9 @@ pub trait VmoMapping: Send + Sync {
     /// Reports the translations of `[offset, offset + len)` written through
     /// since the last report, and makes them clean again.
     fn harvest_written(&self, offset: u64, len: u64, written: &mut dyn FnMut(u64));
+    /// The address space the mapping is in: equal for two mappings exactly
+    /// when they share one (`ZX_INFO_VMO.share_count`).
+    fn address_space(&self) -> usize;
 }
 
 /// Why a step under the family lock stopped short.
@@ -160,8 +171,9 @@ fn range_end(offset: u64, len: u64, size: u64) -> Result<u64, Status> {
     }
 }
 
-/// The next kernel object id: unique and never reused, as Zircon's koids.
-pub(crate) fn next_koid() -> u64 {
+/// The next kernel object id: unique and never reused, as Zircon's koids
+/// (shared by every kind of object, the zx layer's included).
+pub fn next_koid() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
@@ -191,11 +203,26 @@ pub struct Vmo {
     /// Made by a pager (`zx_pager_create_vmo`): the view of the paged root
     /// that the pager's calls name.
     paged: bool,
+    /// A copy-on-write child (`ZX_INFO_VMO_IS_COW_CLONE`).
+    cow_clone: bool,
+    /// `ZX_PROP_NAME`: NUL-padded, at most `NAME_LEN - 1` bytes long.
+    name: crate::sync::Mutex<[u8; NAME_LEN]>,
+    /// `ZX_PROP_VMO_CONTENT_SIZE`, shared with REFERENCE children.
+    content_size: Arc<AtomicU64>,
+    /// The VMO this one is a child of, and its koid (which stays
+    /// reported once the parent is gone).
+    parent: Option<(Weak<Vmo>, u64)>,
+    /// Children alive (`num_children`): they count until their last
+    /// handle and mapping go.
+    children: AtomicUsize,
+    /// `ZX_VMO_ZERO_CHILDREN` and its observers.
+    signals: Signals,
 }
 
 impl Vmo {
     /// `zx_vmo_create`: an anonymous VMO of `size` rounded up to pages
-    /// (rounding overflow → OUT_OF_RANGE, digest §2.8).
+    /// (rounding overflow → OUT_OF_RANGE, digest §2.8), or of [`MAX_SIZE`]
+    /// if UNBOUNDED; its content size is `size` as given.
     pub fn create(ctx: &Arc<VmContext>, size: u64, options: VmoOptions) -> Result<Arc<Vmo>, Status> {
         let vmo = Self::new_root(ctx, size, options, None)?;
         if vmo.discardable {
@@ -211,13 +238,25 @@ impl Vmo {
         options: VmoOptions,
         source: Option<PageSource>,
     ) -> Result<Arc<Vmo>, Status> {
-        let size = round_up(size).ok_or(Status::OutOfRange)?;
+        let content_size = size;
+        let size = if options.contains(VmoOptions::UNBOUNDED) {
+            MAX_SIZE
+        } else {
+            round_up(size).ok_or(Status::OutOfRange)?
+        };
         let mut cow = CowTree::default();
         let paged = source.is_some();
         let node = cow.add_root(size, paged);
         let mut views = Slab::default();
-        let view = views.insert(View { node, window: None, mappings: Vec::new() });
-        let family = Family { cow, views, discard: Discard::Unset, source, hints: Default::default() };
+        let view = views.insert(View::new(node, None, CachePolicy::Cached, true));
+        let family = Family {
+            cow,
+            views,
+            discard: Discard::Unset,
+            source,
+            hints: Default::default(),
+            reclaim_events: 0,
+        };
         Ok(Arc::new(Vmo {
             ctx: ctx.clone(),
             family: Arc::new(crate::sync::Mutex::new(family)),
@@ -226,6 +265,12 @@ impl Vmo {
             resizable: options.contains(VmoOptions::RESIZABLE),
             discardable: options.contains(VmoOptions::DISCARDABLE),
             paged,
+            cow_clone: false,
+            name: crate::sync::Mutex::new([0; NAME_LEN]),
+            content_size: Arc::new(AtomicU64::new(content_size)),
+            parent: None,
+            children: AtomicUsize::new(0),
+            signals: Signals::new(VMO_ZERO_CHILDREN),
         }))
     }
 
@@ -297,6 +342,13 @@ impl Vmo {
         self.discardable
     }
 
+    /// The koid of the pager that created this VMO (not a child of it):
+    /// its `related_koid`.
+    pub fn pager_koid(&self) -> Option<u64> {
+        let fam = self.family.lock();
+        fam.source.as_ref().filter(|_| self.paged).map(PageSource::pager)
+    }
+
     /// Whether the VMO's family is backed by a pager (`ZX_INFO_VMO_PAGER_BACKED`).
     pub fn is_pager_backed(&self) -> bool {
         self.family.lock().source.is_some()
@@ -317,11 +369,15 @@ impl Vmo {
     }
 
     /// The checks every `read` and `write` step makes: the range within the
-    /// current size (OUT_OF_RANGE) and, for a non-empty one, not discarded
-    /// (NOT_FOUND). Returns the leaf and the leaf offset of `offset`.
+    /// current size (OUT_OF_RANGE), a cached VMO (BAD_STATE, digest §3.6)
+    /// and, for a non-empty range, not discarded (NOT_FOUND). Returns the
+    /// leaf and the leaf offset of `offset`.
     fn check_access(&self, fam: &Family, offset: u64, len: u64) -> Result<(NodeId, u64), Status> {
         let (leaf, base, size) = fam.geometry(self.view);
         range_end(offset, len, size)?;
+        if fam.view(self.view).cache != CachePolicy::Cached {
+            return Err(Status::BadState);
+        }
         if len > 0 {
             fam.check_not_discarded()?;
         }
@@ -473,9 +529,17 @@ impl Vmo {
     /// (NoAccumulatedOverflow); not resizable → UNAVAILABLE. Shrinking frees
     /// the pages past the end (and fails the operations waiting for pages
     /// there with OUT_OF_RANGE); growing reads zero, on a pager VMO as a
-    /// dirty zero range that needs no request (digest §3.2).
+    /// dirty zero range that needs no request (digest §3.2). The content
+    /// size becomes `size` exactly (digest §4.4 ContentSize), and the rest
+    /// of its last page reads zero, as after Zircon's `SetSize`: a shrink
+    /// zeroes it first (one page, so that step either happens or fails the
+    /// call with its status, NO_MEMORY or the pager's), a grow finds it new.
     pub fn set_size(&self, size: u64) -> Result<(), Status> {
+        let content_size = size;
         let size = round_up(size).ok_or(Status::OutOfRange)?;
+        if self.resizable && content_size < size && size <= self.size() {
+            self.zero(content_size, size - content_size)?;
+        }
         self.locked(|fam, notices| {
             let (leaf, base, old) = fam.geometry(self.view);
             if fam.cow.root_offset(leaf).checked_add(base + size).is_none() {
@@ -499,6 +563,7 @@ impl Vmo {
             } else if fam.cow.is_paged(leaf) {
                 let _new_tail = fam.cow.zero_range(leaf, old, size, DirtyState::Dirty, notices.frames());
             }
+            self.content_size.store(content_size, Ordering::SeqCst);
             Ok(())
         })
     }
@@ -523,12 +588,16 @@ impl Vmo {
             let stop = missing.unwrap_or(end).max(from);
             // A dirty zero range committed under TRAP_DIRTY becomes Dirty
             // pages, which the pager approves first (digest §3.2).
-            let stop = fam.first_zero_needing_approval(leaf, from, stop).unwrap_or(stop);
+            let zero = fam.first_zero_needing_approval(leaf, from, stop);
+            let stop = zero.map_or(stop, |(start, _)| start);
             Self::commit_pages(fam, notices, leaf, from, stop)?;
             next = Some(stop);
             if stop < end {
                 let need = fam.write_need(leaf, stop);
-                return Err(fam.wait_to_write(need, leaf, stop, end));
+                // The approval asked for covers the zero range alone: a
+                // COMMIT makes no other page Dirty (digest §2.11).
+                let run_end = zero.map_or(end, |(_, zero_end)| zero_end.min(end));
+                return Err(fam.wait_to_write(need, leaf, stop, run_end));
             }
             Ok(())
         })
@@ -679,7 +748,11 @@ impl Vmo {
     /// AT_LEAST_ON_WRITE (and SNAPSHOT_MODIFIED of the root or a slice of it)
     /// hangs a child off the parent that sees it live, SNAPSHOT_MODIFIED of a
     /// clone snapshots the clone's own pages, and neither may be taken of a
-    /// slice of a clone (NOT_SUPPORTED).
+    /// slice of a clone (NOT_SUPPORTED); no snapshot kind may be taken of
+    /// an uncached VMO (BAD_STATE, digest §3.6). The child's content size
+    /// is `size` as given (a reference shares its parent's); it counts
+    /// among this VMO's children (`ZX_VMO_ZERO_CHILDREN` clears) until it
+    /// goes.
     pub fn create_child(
         self: &Arc<Self>,
         kind: ChildKind,
@@ -722,6 +795,9 @@ impl Vmo {
                     if self.discardable {
                         return Err(Status::NotSupported);
                     }
+                    if fam.view(self.view).cache != CachePolicy::Cached {
+                        return Err(Status::BadState);
+                    }
                     let child = if fam.source.is_some() {
                         let of_root = fam.cow.is_paged(leaf);
                         let slice = fam.view(self.view).window.is_some();
@@ -738,23 +814,51 @@ impl Vmo {
                     } else {
                         Self::snapshot_of(fam, notices, leaf, base + offset, size, base + parent_size)
                     };
-                    let view = fam.add_view(View { node: child, window: None, mappings: Vec::new() });
-                    return Ok((view, resizable));
+                    let view = fam.add_view(View::new(child, None, CachePolicy::Cached, true));
+                    // Counted under the lock `set_cache_policy` checks it under.
+                    self.children.fetch_add(1, Ordering::SeqCst);
+                    return Ok(view);
                 }
             };
-            let node = fam.view(self.view).node;
-            let view = fam.add_view(View { node, window, mappings: Vec::new() });
-            Ok((view, resizable))
+            let parent = fam.view(self.view);
+            let view = fam.add_view(View::new(parent.node, window, parent.cache, false));
+            self.children.fetch_add(1, Ordering::SeqCst);
+            Ok(view)
         })?;
-        Ok(Arc::new(Vmo {
+        let content_size = match kind {
+            ChildKind::Reference => self.content_size.clone(),
+            _ => Arc::new(AtomicU64::new(size)),
+        };
+        let child = Arc::new(Vmo {
             ctx: self.ctx.clone(),
             family: self.family.clone(),
-            view: child.0,
+            view: child,
             koid: next_koid(),
-            resizable: child.1,
+            resizable,
             discardable: false,
             paged: false,
-        }))
+            cow_clone: !matches!(kind, ChildKind::Slice | ChildKind::Reference),
+            name: crate::sync::Mutex::new([0; NAME_LEN]),
+            content_size,
+            parent: Some((Arc::downgrade(self), self.koid)),
+            children: AtomicUsize::new(0),
+            signals: Signals::new(VMO_ZERO_CHILDREN),
+        });
+        self.update_zero_children();
+        Ok(child)
+    }
+
+    /// Asserts `ZX_VMO_ZERO_CHILDREN` exactly when no child is alive, as
+    /// the count reads when the signals' lock is held (digest §2.8, §2.10).
+    fn update_zero_children(&self) {
+        let none = || self.children.load(Ordering::SeqCst) == 0;
+        let update = |s: u32| if none() { s | VMO_ZERO_CHILDREN } else { s & !VMO_ZERO_CHILDREN };
+        self.signals.update(update, &*self.ctx.waiter);
+    }
+
+    /// The VMO's signals (`object_wait_one`, `object_wait_async`).
+    pub fn signals(&self) -> &Signals {
+        &self.signals
     }
 
     /// A snapshot child of `leaf` (see [`CowTree::snapshot`]); its pages
@@ -864,12 +968,16 @@ impl Vmo {
         fam.absorb_written(leaf, &offsets);
     }
 
-    /// Registers a mapping to be told about page changes.
-    pub fn add_mapping(&self, mapping: Weak<dyn VmoMapping>) {
+    /// Registers a mapping to be told about page changes; returns the
+    /// cache policy its translations take, read under the same lock as
+    /// `set_cache_policy` checks for mappings, so they always agree
+    /// (digest §4.4 CachePolicyRace).
+    pub fn add_mapping(&self, mapping: Weak<dyn VmoMapping>) -> CachePolicy {
         let mut fam = self.family.lock();
         let view = fam.views.get_mut(self.view);
         view.mappings.retain(|m| m.strong_count() > 0);
         view.mappings.push(mapping);
+        view.cache
     }
 
     /// Unregisters a mapping added with [`Vmo::add_mapping`].
@@ -886,10 +994,17 @@ impl Drop for Vmo {
     /// family itself, and with it a pager's COMPLETE, goes with the last
     /// `Arc` of it.
     fn drop(&mut self) {
-        let mut fam = self.family.lock();
-        let view = fam.views.remove(self.view);
-        if !fam.views.iter().any(|v| v.node == view.node) {
-            fam.cow.close_leaf(view.node, &*self.ctx.frames);
+        {
+            let mut fam = self.family.lock();
+            let view = fam.views.remove(self.view);
+            if !fam.views.iter().any(|v| v.node == view.node) {
+                fam.cow.close_leaf(view.node, &*self.ctx.frames);
+            }
+        }
+        // With no lock held: the parent may go with the `Arc` taken here.
+        if let Some(parent) = self.parent.as_ref().and_then(|(p, _)| p.upgrade()) {
+            parent.children.fetch_sub(1, Ordering::SeqCst);
+            parent.update_zero_children();
         }
     }
 }

@@ -155,6 +155,10 @@ impl VmoMapping for StaleReader {
     fn remove_write_vmo_range(&self, _: u64, _: u64, _: &mut dyn FnMut(u64)) {}
 
     fn harvest_written(&self, _: u64, _: u64, _: &mut dyn FnMut(u64)) {}
+
+    fn address_space(&self) -> usize {
+        self as *const StaleReader as usize
+    }
 }
 
 #[test]

@@ -2,12 +2,13 @@
 //! every pager VMO from its disk, and each handle's mapping.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use vm_core::mock::{Machine, MockMmu};
 use zx::ops::{VmoDirtyRange, ZX_VMO_DIRTY_RANGE_IS_ZERO};
-use zx::ops::{ZX_PAGER_OP_DIRTY, ZX_PAGER_OP_WRITEBACK_BEGIN, ZX_PAGER_OP_WRITEBACK_END};
+use zx::ops::{ZX_PAGER_OP_DIRTY, ZX_PAGER_OP_FAIL, ZX_PAGER_OP_WRITEBACK_BEGIN, ZX_PAGER_OP_WRITEBACK_END};
 use zx::port::{ZX_PAGER_VMO_DIRTY, ZX_PAGER_VMO_READ, ZX_PKT_TYPE_PAGE_REQUEST, ZX_TIME_INFINITE};
 use zx::{Handle, PortPacket, Status, Zx};
 
@@ -20,6 +21,17 @@ const FRAMES: usize = 4096;
 /// The pager VMOs' disks, by key.
 type Disks = Arc<Mutex<HashMap<u64, Vec<u8>>>>;
 
+/// What the pager thread does with the next READ request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum NextRead {
+    Supply = 0,
+    /// FAIL it with ZX_ERR_IO.
+    Fail = 1,
+    /// It was failed.
+    Failed = 2,
+}
+
 pub struct Harness {
     pub zx: Arc<Zx>,
     pub mmu: Arc<MockMmu>,
@@ -28,6 +40,7 @@ pub struct Harness {
     /// The pager VMOs by key, for the pager thread.
     vmos: Arc<Mutex<HashMap<u64, Handle>>>,
     disks: Disks,
+    next_read: Arc<AtomicU8>,
     thread: Option<JoinHandle<()>>,
     // Dropped last: its drop checks that every frame came back.
     pub machine: Machine,
@@ -42,11 +55,12 @@ impl Harness {
         let port = zx.port_create(0).expect("a port");
         let vmos: Arc<Mutex<HashMap<u64, Handle>>> = Arc::default();
         let disks: Disks = Arc::default();
+        let next_read = Arc::new(AtomicU8::new(NextRead::Supply as u8));
         let thread = {
-            let (zx, vmos, disks) = (zx.clone(), vmos.clone(), disks.clone());
-            std::thread::spawn(move || serve(&zx, pager, port, &vmos, &disks))
+            let (zx, vmos, disks, next) = (zx.clone(), vmos.clone(), disks.clone(), next_read.clone());
+            std::thread::spawn(move || serve(&zx, pager, port, &vmos, &disks, &next))
         };
-        Harness { zx, mmu, pager, port, vmos, disks, thread: Some(thread), machine }
+        Harness { zx, mmu, pager, port, vmos, disks, next_read, thread: Some(thread), machine }
     }
 
     /// A pager VMO of `size` bytes whose disk starts as [`disk_byte`]s. The
@@ -111,6 +125,16 @@ impl Harness {
         }
     }
 
+    /// Runs `call` with the pager failing the first READ request it sends
+    /// (`ZX_PAGER_OP_FAIL` with ZX_ERR_IO) and supplying the rest; returns
+    /// its result and whether a request was failed.
+    pub fn failing_first_read<T>(&self, call: impl FnOnce() -> T) -> (T, bool) {
+        self.next_read.store(NextRead::Fail as u8, Ordering::SeqCst);
+        let result = call();
+        let was = self.next_read.swap(NextRead::Supply as u8, Ordering::SeqCst);
+        (result, was == NextRead::Failed as u8)
+    }
+
     /// `pager_op_range` of the harness's pager on `vmo`.
     pub fn pager_op(&self, op: u32, vmo: Handle, offset: u64, len: u64, data: u64) -> Result<(), Status> {
         self.zx.pager_op_range(self.pager, op, vmo, offset, len, data)
@@ -168,10 +192,17 @@ impl Drop for Harness {
     }
 }
 
-/// The pager thread: READs are supplied from the disk through an aux VMO,
-/// DIRTY requests approved (NOT_FOUND when the range became a gap since);
-/// a user packet stops it.
-fn serve(zx: &Zx, pager: Handle, port: Handle, vmos: &Mutex<HashMap<u64, Handle>>, disks: &Disks) {
+/// The pager thread: READs are supplied from the disk through an aux VMO
+/// (or failed, when `next_read` says so), DIRTY requests approved
+/// (NOT_FOUND when the range became a gap since); a user packet stops it.
+fn serve(
+    zx: &Zx,
+    pager: Handle,
+    port: Handle,
+    vmos: &Mutex<HashMap<u64, Handle>>,
+    disks: &Disks,
+    next_read: &AtomicU8,
+) {
     loop {
         let packet = zx.port_wait(port, ZX_TIME_INFINITE).expect("the pager's port");
         if packet.packet_type != ZX_PKT_TYPE_PAGE_REQUEST {
@@ -181,6 +212,19 @@ fn serve(zx: &Zx, pager: Handle, port: Handle, vmos: &Mutex<HashMap<u64, Handle>
         let Some(&vmo) = vmos.lock().unwrap().get(&packet.key) else { continue };
         let (offset, len) = (request.offset, request.length);
         match request.command {
+            ZX_PAGER_VMO_READ
+                if next_read
+                    .compare_exchange(
+                        NextRead::Fail as u8,
+                        NextRead::Failed as u8,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    )
+                    .is_ok() =>
+            {
+                let io = Status::Io.into_raw() as i64 as u64;
+                zx.pager_op_range(pager, ZX_PAGER_OP_FAIL, vmo, offset, len, io).expect("FAIL of a READ");
+            }
             ZX_PAGER_VMO_READ => {
                 let bytes = disk_bytes(disks, packet.key, offset, len);
                 let aux = zx.vmo_create(len, 0).expect("an aux VMO");

@@ -132,6 +132,23 @@ struct Run {
     keys: Vec<Option<u64>>,
 }
 
+/// The pages `[offset, offset + len)` touches.
+fn pages(offset: u64, len: u64) -> std::ops::Range<u64> {
+    offset / P..if len == 0 { offset / P } else { (offset + len).div_ceil(P) }
+}
+
+/// Where a write or commit needs a pager that is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blocked {
+    /// Nowhere: it succeeds.
+    Nowhere,
+    /// At its first page: it fails with BAD_STATE, having changed nothing.
+    First,
+    /// Later: it fails with BAD_STATE after changing the pages before, which
+    /// the model does not follow, so the call is not made.
+    Later,
+}
+
 /// `Ok` if `got` is one of `allowed`.
 fn expect(got: Result<(), Status>, allowed: &[Result<(), Status>]) -> Result<(), String> {
     if allowed.contains(&got) {
@@ -215,7 +232,13 @@ impl Run {
                     .create_pager_vmo(key, options, size)
                     .map_err(|s| format!("pager_create_vmo: {s:?}"))?;
                 let disk: Vec<u8> = (0..size).map(|o| model::disk_byte(key, o)).collect();
-                let body = Body::Pager { bytes: disk.clone(), disk, dirty: Default::default() };
+                let body = Body::Pager {
+                    bytes: disk.clone(),
+                    disk,
+                    dirty: Default::default(),
+                    trap: trap_dirty,
+                    detached: false,
+                };
                 let node = self.add_node(Node { body, size, resizable, cow: false }, Some(key));
                 self.add_handle(vmo, node, true, resizable)
             }
@@ -243,32 +266,32 @@ impl Run {
                 let Some(h) = self.pick(handle) else { return Ok(()) };
                 let (offset, len) = range(self.size(h), offset, len);
                 let data = vec![byte; len as usize];
+                let mut allowed = self.write_status(h, offset, len);
+                if allowed.is_ok() {
+                    match self.blocked(h, pages(offset, len), false) {
+                        Blocked::Nowhere => {}
+                        Blocked::First => allowed = Err(Status::BadState),
+                        Blocked::Later => return Ok(()),
+                    }
+                }
                 let got = self.h.zx.vmo_write(self.real[h].0, &data, offset);
-                let allowed = self.write_status(h, offset, len);
                 expect(got, &[allowed])?;
                 if got.is_ok() {
                     self.m.write(self.m.handles[h].node, offset, &data);
                 }
                 Ok(())
             }
-            Op::Read { handle, offset, len } => {
-                let Some(h) = self.pick(handle) else { return Ok(()) };
-                let (offset, len) = range(self.size(h), offset, len);
-                let mut buf = vec![0; len as usize];
-                let got = self.h.zx.vmo_read(self.real[h].0, &mut buf, offset);
-                let in_range = offset + len <= self.size(h);
-                expect(got, &[if in_range { Ok(()) } else { Err(Status::OutOfRange) }])?;
-                if in_range {
-                    same(&buf, &self.m.bytes(self.m.handles[h].node, offset, len), offset)?;
-                }
-                Ok(())
-            }
+            Op::Read { handle, offset, len } => self.read(handle, offset, len, false),
+            Op::ReadFailing { handle, offset, len } => self.read(handle, offset, len, true),
             Op::Store { handle, offset, byte } => {
                 let Some((h, offset)) = self.pick_mapped(handle, offset) else { return Ok(()) };
                 let got = self.h.store(self.real[h].1 + offset, byte);
                 let allowed = match (self.m.handles[h].write, offset < self.size(h)) {
                     (false, _) => Err(Status::AccessDenied),
                     (true, false) => Err(Status::OutOfRange),
+                    (true, true) if self.blocked(h, pages(offset, 1), false) != Blocked::Nowhere => {
+                        Err(Status::BadState)
+                    }
                     (true, true) => Ok(()),
                 };
                 expect(got, &[allowed])?;
@@ -277,19 +300,8 @@ impl Run {
                 }
                 Ok(())
             }
-            Op::Load { handle, offset } => {
-                let Some((h, offset)) = self.pick_mapped(handle, offset) else { return Ok(()) };
-                let got = self.h.load(self.real[h].1 + offset);
-                let want = if offset < self.size(h) {
-                    Ok(self.m.byte(self.m.handles[h].node, offset))
-                } else {
-                    Err(Status::OutOfRange)
-                };
-                if got != want {
-                    return Err(format!("load at {offset:#x} gave {got:?}, the model {want:?}"));
-                }
-                Ok(())
-            }
+            Op::Load { handle, offset } => self.load(handle, offset, false),
+            Op::LoadFailing { handle, offset } => self.load(handle, offset, true),
             Op::SetSize { handle, pages } => {
                 let Some(h) = self.pick(handle) else { return Ok(()) };
                 let size = pages as u64 % (MAX_PAGES + 1) * P;
@@ -355,11 +367,82 @@ impl Run {
             }
             Op::Reclaim => {
                 self.h.machine.ctx.reclaim();
+                self.m.reclaimed();
+                Ok(())
+            }
+            Op::Detach { handle } => {
+                let Some(h) = self.pick(handle) else { return Ok(()) };
+                let node = self.m.handles[h].node;
+                let got = self.h.zx.pager_detach_vmo(self.h.pager, self.real[h].0);
+                // Digest §2.3: not the pager's VMO, INVALID_ARGS; no WRITE,
+                // ACCESS_DENIED; detaching again changes nothing.
+                let mut allowed = Vec::new();
+                if self.keys[node].is_none() {
+                    allowed.push(Err(Status::InvalidArgs));
+                }
+                if !self.m.handles[h].write {
+                    allowed.push(Err(Status::AccessDenied));
+                }
+                if allowed.is_empty() {
+                    allowed.push(Ok(()));
+                }
+                expect(got, &allowed)?;
+                if got.is_ok() {
+                    self.m.detach(node);
+                }
                 Ok(())
             }
             // Creations once MAX_HANDLES are open.
             _ => Ok(()),
         }
+    }
+
+    /// `vmo_read`, compared with the model; with `failing`, the pager fails
+    /// the first READ request, and then the read must fail with its status
+    /// (`pager_op_range.md`: each waiter receives exactly `data`), having
+    /// changed nothing.
+    fn read(&mut self, handle: u8, offset: u16, len: u16, failing: bool) -> Result<(), String> {
+        let Some(h) = self.pick(handle) else { return Ok(()) };
+        let (offset, len) = range(self.size(h), offset, len);
+        let mut buf = vec![0; len as usize];
+        let vmo = self.real[h].0;
+        let zx = &self.h.zx;
+        let mut call = || zx.vmo_read(vmo, &mut buf, offset);
+        let (got, failed) = if failing { self.h.failing_first_read(call) } else { (call(), false) };
+        let in_range = offset + len <= self.size(h);
+        let allowed = match (in_range, self.read_blocked(h, offset, len)) {
+            (false, _) => Err(Status::OutOfRange),
+            (true, true) => Err(Status::BadState),
+            (true, false) if failed => Err(Status::Io),
+            (true, false) => Ok(()),
+        };
+        expect(got, &[allowed])?;
+        if got.is_ok() {
+            same(&buf, &self.m.bytes(self.m.handles[h].node, offset, len), offset)?;
+        }
+        Ok(())
+    }
+
+    /// A one-byte load through the handle's mapping, compared; `failing` as
+    /// for [`Run::read`] (the fault gets the status).
+    fn load(&mut self, handle: u8, offset: u16, failing: bool) -> Result<(), String> {
+        let Some((h, offset)) = self.pick_mapped(handle, offset) else { return Ok(()) };
+        let va = self.real[h].1 + offset;
+        let call = || self.h.load(va);
+        let (got, failed) = if failing { self.h.failing_first_read(call) } else { (call(), false) };
+        let want = if offset >= self.size(h) {
+            Err(Status::OutOfRange)
+        } else if self.read_blocked(h, offset, 1) {
+            Err(Status::BadState)
+        } else if failed {
+            Err(Status::Io)
+        } else {
+            Ok(self.m.byte(self.m.handles[h].node, offset))
+        };
+        if got != want && !(got == Ok(0) && want.is_err() && self.stale_zero(h, offset)) {
+            return Err(format!("load at {offset:#x} gave {got:?}, the model {want:?}"));
+        }
+        Ok(())
     }
 
     /// What `vmo_write` of `[offset, offset + len)` through handle `h`
@@ -466,10 +549,32 @@ impl Run {
             RangeOp::Decommit => ZX_VMO_OP_DECOMMIT,
             RangeOp::Zero => ZX_VMO_OP_ZERO,
         };
-        let got = self.h.zx.vmo_op_range(self.real[h].0, code, offset, len, &mut []);
         let write = self.m.handles[h].write;
         let in_range = offset.checked_add(len).is_some_and(|end| end <= size);
         let aligned = offset % P == 0 && len % P == 0;
+        let blocked = match op {
+            _ if !write || !in_range => Blocked::Nowhere,
+            // COMMIT rounds out: a zero length at an unaligned offset is a page.
+            RangeOp::Commit => self.blocked(h, offset / P..(offset + len).div_ceil(P), true),
+            // The partial pages are checked before anything changes.
+            RangeOp::Zero if len == 0 => Blocked::Nowhere,
+            RangeOp::Zero => {
+                let partial = [offset, offset + len]
+                    .into_iter()
+                    .filter(|o| o % P != 0)
+                    .any(|o| !self.m.reads_zero(node, o / P) && self.m.write_blocked(node, o / P, false));
+                if partial {
+                    Blocked::First
+                } else {
+                    Blocked::Nowhere
+                }
+            }
+            RangeOp::Decommit => Blocked::Nowhere,
+        };
+        if blocked == Blocked::Later {
+            return Ok(());
+        }
+        let got = self.h.zx.vmo_op_range(self.real[h].0, code, offset, len, &mut []);
         let mut allowed = Vec::new();
         match op {
             _ if !write => allowed.push(Err(Status::AccessDenied)),
@@ -493,7 +598,9 @@ impl Run {
                     allowed.push(Ok(()));
                 }
             }
-            _ => allowed.push(if in_range { Ok(()) } else { Err(Status::OutOfRange) }),
+            _ if !in_range => allowed.push(Err(Status::OutOfRange)),
+            _ if blocked == Blocked::First => allowed.push(Err(Status::BadState)),
+            _ => allowed.push(Ok(())),
         }
         expect(got, &allowed)?;
         if got.is_ok() {
@@ -529,10 +636,38 @@ impl Run {
         if (page + pages) * P > self.size(h) {
             allowed.push(Err(Status::OutOfRange));
         }
+        if matches!(self.m.nodes[node].body, Body::Pager { detached: true, .. }) {
+            allowed.push(Err(Status::BadState));
+        }
         if allowed.is_empty() {
             allowed.push(Ok(()));
         }
         expect(got, &allowed)
+    }
+
+    /// Whether a load at `offset` through handle `h`'s mapping may read the
+    /// zero page a writeback left mapped ([`Model::maybe_stale_zero`]).
+    fn stale_zero(&self, h: usize, offset: u64) -> bool {
+        self.m.maybe_stale_zero(self.m.handles[h].node, offset / P)
+    }
+
+    /// Whether reading `[offset, offset + len)` through handle `h` needs a
+    /// pager that is gone ([`Model::read_blocked`]).
+    fn read_blocked(&self, h: usize, offset: u64, len: u64) -> bool {
+        let node = self.m.handles[h].node;
+        pages(offset, len).any(|page| self.m.read_blocked(node, page))
+    }
+
+    /// Where writing (or committing, with `commit`) `pages` through handle
+    /// `h` first needs a pager that is gone ([`Model::write_blocked`]).
+    fn blocked(&self, h: usize, mut pages: std::ops::Range<u64>, commit: bool) -> Blocked {
+        let node = self.m.handles[h].node;
+        let first = pages.start;
+        match pages.find(|&page| self.m.write_blocked(node, page, commit)) {
+            None => Blocked::Nowhere,
+            Some(page) if page == first => Blocked::First,
+            Some(_) => Blocked::Later,
+        }
     }
 
     fn close(&mut self, h: usize) {
@@ -587,23 +722,33 @@ impl Run {
         for h in (0..self.m.handles.len()).filter(|&h| self.m.handles[h].open) {
             let (node, size) = (self.m.handles[h].node, self.size(h));
             let want = self.m.bytes(node, 0, size);
-            let mut got = vec![0; size as usize];
-            self.h
-                .zx
-                .vmo_read(self.real[h].0, &mut got, 0)
-                .map_err(|s| format!("handle {h}: vmo_read: {s:?}"))?;
-            same(&got, &want, 0).map_err(|why| format!("handle {h}: vmo_read: {why}"))?;
+            // Page by page where a detach left pages that need the pager.
+            let step = if self.read_blocked(h, 0, size) { P } else { size.max(1) };
+            for offset in (0..size).step_by(step as usize) {
+                let len = step.min(size - offset);
+                let mut got = vec![0; len as usize];
+                let read = self.h.zx.vmo_read(self.real[h].0, &mut got, offset);
+                let blocked = self.read_blocked(h, offset, len);
+                match (read, blocked) {
+                    (Ok(()), false) => same(&got, &want[offset as usize..][..len as usize], offset)
+                        .map_err(|why| format!("handle {h}: vmo_read: {why}"))?,
+                    (Err(Status::BadState), true) => {}
+                    (read, _) => return Err(format!("handle {h}: vmo_read at {offset:#x}: {read:?}")),
+                }
+            }
             for page in 0..self.m.handles[h].mapped.min(size) / P {
                 let offset = page * P + (page * 97) % P;
                 if TRACE.load(std::sync::atomic::Ordering::Relaxed) {
                     eprintln!("  check: handle {h} (node {node}) load at {offset:#x}");
                 }
                 let got = self.h.load(self.real[h].1 + offset);
-                if got != Ok(want[offset as usize]) {
-                    return Err(format!(
-                        "handle {h}: load at {offset:#x} gave {got:?}, not {}",
-                        want[offset as usize]
-                    ));
+                let expected = if self.read_blocked(h, offset, 1) {
+                    Err(Status::BadState)
+                } else {
+                    Ok(want[offset as usize])
+                };
+                if got != expected && !(got == Ok(0) && expected.is_err() && self.stale_zero(h, offset)) {
+                    return Err(format!("handle {h}: load at {offset:#x} gave {got:?}, not {expected:?}"));
                 }
             }
         }

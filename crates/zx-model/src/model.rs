@@ -21,8 +21,9 @@ pub enum Body {
     /// An anonymous VMO, or a snapshot (an eager copy).
     Own(Vec<u8>),
     /// A pager VMO: its bytes, its disk (what the writeback wrote, or the
-    /// initial pattern) and its dirty state.
-    Pager { bytes: Vec<u8>, disk: Vec<u8>, dirty: Dirty },
+    /// initial pattern), its dirty state, whether it was created with
+    /// TRAP_DIRTY and whether it was detached from its pager.
+    Pager { bytes: Vec<u8>, disk: Vec<u8>, dirty: Dirty, trap: bool, detached: bool },
     /// An AT_LEAST_ON_WRITE child of a pager-backed VMO: it sees `parent`
     /// from `offset`, below `limit` (in the parent's offsets), except for
     /// the pages it forked (`None`: a zero marker, which an OP_ZERO of the
@@ -46,6 +47,14 @@ pub struct Dirty {
     /// a zero page makes a page Dirty again; a zero range keeps the state in
     /// the parts a write splits it into.
     pub awaiting: BTreeSet<u64>,
+    /// Once detached: the Clean pages still present, which an END made
+    /// Clean since (the detach dropped the others, and eviction drops
+    /// these); the rest of the Clean pages would need the pager.
+    pub present_clean: BTreeSet<u64>,
+    /// Pages of zero ranges an END made gaps, which a mapping may still
+    /// show as the zero page, as Zircon leaves it (they read zero: the pager
+    /// was given zeros); a write or a new zero range ends that.
+    pub stale_zero: BTreeSet<u64>,
 }
 
 impl Dirty {
@@ -54,11 +63,19 @@ impl Dirty {
         self.pages.insert(page);
         self.zero.remove(&page);
         self.awaiting.remove(&page);
+        self.present_clean.remove(&page);
+        self.stale_zero.remove(&page);
     }
 
     /// Keeps the pages below `pages`.
     fn truncate(&mut self, pages: u64) {
-        for set in [&mut self.pages, &mut self.zero, &mut self.awaiting] {
+        for set in [
+            &mut self.pages,
+            &mut self.zero,
+            &mut self.awaiting,
+            &mut self.present_clean,
+            &mut self.stale_zero,
+        ] {
             set.retain(|&p| p < pages);
         }
     }
@@ -186,7 +203,7 @@ impl Model {
     /// show: vm-core's (and Zircon's `PageWouldReadZeroLocked`) test that
     /// lets OP_ZERO skip a partial page. A live view's page that reads zero
     /// through its parent may later read what the parent writes there.
-    fn reads_zero(&self, node: usize, page: u64) -> bool {
+    pub fn reads_zero(&self, node: usize, page: u64) -> bool {
         match &self.nodes[node].body {
             Body::Own(_) => false,
             Body::Pager { dirty, .. } => dirty.zero.contains(&page),
@@ -309,7 +326,7 @@ impl Model {
     /// The first half of the writeback loop: every dirty page is begun
     /// (AwaitingClean) and its bytes copied to the disk.
     pub fn writeback_begun(&mut self, node: usize) {
-        if let Body::Pager { bytes, dirty, disk } = &mut self.nodes[node].body {
+        if let Body::Pager { bytes, dirty, disk, .. } = &mut self.nodes[node].body {
             if disk.len() < bytes.len() {
                 disk.resize(bytes.len(), 0);
             }
@@ -321,13 +338,99 @@ impl Model {
         }
     }
 
-    /// WRITEBACK_END of the whole VMO: the AwaitingClean pages are Clean.
+    /// WRITEBACK_END of the whole VMO: the AwaitingClean pages are Clean
+    /// (a zero range's become a gap).
     pub fn writeback_ended(&mut self, node: usize) {
-        if let Body::Pager { dirty, .. } = &mut self.nodes[node].body {
+        if let Body::Pager { dirty, detached, .. } = &mut self.nodes[node].body {
             for page in core::mem::take(&mut dirty.awaiting) {
                 dirty.pages.remove(&page);
-                dirty.zero.remove(&page);
+                if dirty.zero.remove(&page) {
+                    dirty.stale_zero.insert(page);
+                } else if *detached {
+                    dirty.present_clean.insert(page);
+                }
             }
+        }
+    }
+
+    /// `zx_pager_detach_vmo` (digest §2.3): the Clean pages go (again, if
+    /// it was detached before), the rest stays; what would need the pager
+    /// fails from now on.
+    pub fn detach(&mut self, node: usize) {
+        if let Body::Pager { detached, dirty, .. } = &mut self.nodes[node].body {
+            *detached = true;
+            dirty.present_clean.clear();
+        }
+    }
+
+    /// Eviction of every Clean page.
+    pub fn reclaimed(&mut self) {
+        for node in &mut self.nodes {
+            if let Body::Pager { dirty, .. } = &mut node.body {
+                dirty.present_clean.clear();
+            }
+        }
+    }
+
+    /// Whether a load of `page` of `node` may read zero through a mapping
+    /// although the page needs the pager ([`Dirty::stale_zero`]).
+    pub fn maybe_stale_zero(&self, node: usize, page: u64) -> bool {
+        match &self.nodes[node].body {
+            Body::Own(_) => false,
+            Body::Pager { dirty, .. } => dirty.stale_zero.contains(&page),
+            Body::Live { parent, offset, limit, forked } => {
+                let at = offset + page * P;
+                !forked.contains_key(&page) && at < *limit && self.maybe_stale_zero(*parent, at / P)
+            }
+            Body::Window { parent, offset } => self.maybe_stale_zero(*parent, offset / P + page),
+        }
+    }
+
+    /// Whether reading `page` of `node` needs a pager that is gone: the
+    /// page, or the ancestor page it shows, is a Clean page a detach (or
+    /// eviction after it) dropped.
+    pub fn read_blocked(&self, node: usize, page: u64) -> bool {
+        match &self.nodes[node].body {
+            Body::Own(_) => false,
+            Body::Pager { dirty, detached, .. } => {
+                *detached && !dirty.pages.contains(&page) && !dirty.present_clean.contains(&page)
+            }
+            Body::Live { parent, offset, limit, forked } => {
+                let at = offset + page * P;
+                !forked.contains_key(&page)
+                    && at < *limit
+                    && at < self.nodes[*parent].size
+                    && self.read_blocked(*parent, at / P)
+            }
+            Body::Window { parent, offset } => {
+                let at = offset + page * P;
+                at < self.nodes[*parent].size && self.read_blocked(*parent, at / P)
+            }
+        }
+    }
+
+    /// Whether writing (or committing, with `commit`) `page` of `node`
+    /// needs a pager that is gone: its content is, or under TRAP_DIRTY the
+    /// page is not Dirty with content of its own, so it would need a DIRTY
+    /// request (digest §2.3 item 4, §3.2); a COMMIT needs no DIRTY request
+    /// but for a dirty zero page.
+    pub fn write_blocked(&self, node: usize, page: u64, commit: bool) -> bool {
+        match &self.nodes[node].body {
+            Body::Pager { dirty, trap, detached: true, .. } => {
+                let needs_dirty = if commit {
+                    dirty.zero.contains(&page)
+                } else {
+                    !dirty.pages.contains(&page)
+                        || dirty.awaiting.contains(&page)
+                        || dirty.zero.contains(&page)
+                };
+                self.read_blocked(node, page) || *trap && needs_dirty
+            }
+            Body::Window { parent, offset } => {
+                let at = offset + page * P;
+                at < self.nodes[*parent].size && self.write_blocked(*parent, at / P, commit)
+            }
+            _ => self.read_blocked(node, page),
         }
     }
 }

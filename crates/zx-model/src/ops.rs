@@ -61,4 +61,11 @@ pub enum Op {
     Fail { handle: u8, page: u8, pages: u8, status: u8 },
     /// `VmContext::reclaim`: every Clean pager page is evicted.
     Reclaim,
+    /// `pager_detach_vmo` of the handle's VMO.
+    Detach { handle: u8 },
+    /// [`Op::Read`] with the pager failing the first READ request it gets
+    /// (with ZX_ERR_IO), which the read must return.
+    ReadFailing { handle: u8, offset: u16, len: u16 },
+    /// [`Op::Load`] likewise.
+    LoadFailing { handle: u8, offset: u16 },
 }

@@ -50,6 +50,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (h, any::<u8>(), any::<u8>(), any::<u8>())
             .prop_map(|(handle, page, pages, status)| Op::Fail { handle, page, pages, status }),
         1 => Just(Op::Reclaim),
+        1 => h.prop_map(|handle| Op::Detach { handle }),
+        1 => (h, any::<u16>(), any::<u16>())
+            .prop_map(|(handle, offset, len)| Op::ReadFailing { handle, offset, len }),
+        1 => (h, any::<u16>()).prop_map(|(handle, offset)| Op::LoadFailing { handle, offset }),
     ]
 }
 

@@ -93,6 +93,27 @@ impl Zx {
         f(&mut self.handles.lock())
     }
 
+    /// Removes `handle` from the table: its pending `object_wait_async`
+    /// observers are cancelled and its `object_wait_one` waiters wake (to
+    /// CANCELED). The entry is returned, so that the object goes outside
+    /// the table lock.
+    pub(crate) fn remove_handle(&self, handle: Handle) -> Result<HandleEntry, Status> {
+        let entry = self.with_table(|table| table.remove(handle))?;
+        if let KernelObject::Vmo(vmo) = &entry.object {
+            vmo.signals().cancel(u64::from(handle.raw()));
+        }
+        self.ctx.waiter.wake_all();
+        Ok(entry)
+    }
+
+    /// The object `handle` names, any type, and ACCESS_DENIED unless the
+    /// handle has every right in `required`.
+    pub(crate) fn object_with(&self, handle: Handle, required: Rights) -> Result<KernelObject, Status> {
+        let entry = self.entry(handle)?;
+        check_rights(entry.rights, required)?;
+        Ok(entry.object)
+    }
+
     /// The object of the type `extract` picks that `handle` refers to, and
     /// the handle's rights, checked in Zircon's order: BAD_HANDLE,
     /// WRONG_TYPE, then ACCESS_DENIED unless the handle has every right in

@@ -6,24 +6,30 @@
 //! line by line: handles in, `Result<_, Status>` out, out-parameters as
 //! return values and user buffers as slices. Constants keep Zircon's names
 //! and values: [`Rights`] (`ZX_RIGHT_*`), the option bits of [`options`],
-//! the op codes of [`ops`] and the packets of [`port`].
+//! the op codes of [`ops`], the packets of [`port`], the info topics and
+//! records of [`info`], the properties of [`property`] and the signals of
+//! [`signals`].
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 mod handle;
+pub mod info;
 mod instance;
 mod object;
 pub mod ops;
 pub mod options;
 pub mod port;
+pub mod property;
 mod rights;
+pub mod signals;
 mod syscalls;
 
 pub use handle::Handle;
+pub use info::HandleBasicInfo;
 pub use instance::Zx;
-pub use object::{HandleBasicInfo, ObjectType};
+pub use object::ObjectType;
 pub use ops::VmoLockState;
 pub use port::{PageRequest, PortPacket};
 pub use rights::Rights;

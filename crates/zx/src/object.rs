@@ -8,7 +8,6 @@ use vm_core::vmar::Vmar;
 use vm_core::vmo::Vmo;
 
 use crate::port::Port;
-use crate::Rights;
 
 /// `zx_obj_type_t`, with Zircon's values (digest §1.10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,15 +49,23 @@ impl KernelObject {
             KernelObject::Pager(_) => ObjectType::Pager,
         }
     }
-}
 
-/// `zx_info_handle_basic_t` without koids: what
-/// [`Zx::object_get_info_handle_basic`](crate::Zx::object_get_info_handle_basic)
-/// reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HandleBasicInfo {
-    /// The rights the handle carries.
-    pub rights: Rights,
-    /// The type of the object it refers to.
-    pub object_type: ObjectType,
+    /// The object's koid.
+    pub(crate) fn koid(&self) -> u64 {
+        match self {
+            KernelObject::Vmo(vmo) => vmo.koid(),
+            KernelObject::Vmar(vmar) => vmar.koid(),
+            KernelObject::Port(port) => port.koid(),
+            KernelObject::Pager(pager) => pager.koid(),
+        }
+    }
+
+    /// `related_koid`: a pager VMO's pager (Zircon's
+    /// `VmObjectDispatcher::get_related_koid`), 0 for everything else.
+    pub(crate) fn related_koid(&self) -> u64 {
+        match self {
+            KernelObject::Vmo(vmo) => vmo.pager_koid().unwrap_or(0),
+            _ => 0,
+        }
+    }
 }

@@ -68,3 +68,10 @@ pub const ZX_VM_ALIGN_512MB: VmOption = 29 << ZX_VM_ALIGN_BASE;
 pub const ZX_VM_ALIGN_1GB: VmOption = 30 << ZX_VM_ALIGN_BASE;
 pub const ZX_VM_ALIGN_2GB: VmOption = 31 << ZX_VM_ALIGN_BASE;
 pub const ZX_VM_ALIGN_4GB: VmOption = 32 << ZX_VM_ALIGN_BASE;
+
+// Cache policies (`zx_vmo_set_cache_policy`, digest §1.10).
+pub const ZX_CACHE_POLICY_CACHED: u32 = 0;
+pub const ZX_CACHE_POLICY_UNCACHED: u32 = 1;
+pub const ZX_CACHE_POLICY_UNCACHED_DEVICE: u32 = 2;
+pub const ZX_CACHE_POLICY_WRITE_COMBINING: u32 = 3;
+pub const ZX_CACHE_POLICY_MASK: u32 = 3;

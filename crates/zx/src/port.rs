@@ -13,6 +13,8 @@ use vm_core::Status;
 pub const ZX_TIME_INFINITE: i64 = i64::MAX;
 /// `ZX_PKT_TYPE_USER`.
 pub const ZX_PKT_TYPE_USER: u32 = 0x00;
+/// `ZX_PKT_TYPE_SIGNAL_ONE`: an `object_wait_async` observer triggered.
+pub const ZX_PKT_TYPE_SIGNAL_ONE: u32 = 0x01;
 /// `ZX_PKT_TYPE_PAGE_REQUEST`.
 pub const ZX_PKT_TYPE_PAGE_REQUEST: u32 = 0x09;
 /// `ZX_PAGER_VMO_READ`.
@@ -52,9 +54,43 @@ pub struct PageRequest {
     pub length: u64,
 }
 
+/// `zx_packet_signal_t`: the payload of a [`ZX_PKT_TYPE_SIGNAL_ONE`]
+/// packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignalPacket {
+    /// The signals the wait was for.
+    pub trigger: u32,
+    /// The object's signals when it triggered.
+    pub observed: u32,
+    /// Always 1 (one-shot waits).
+    pub count: u64,
+    /// When it triggered (with `ZX_WAIT_ASYNC_TIMESTAMP`), else 0.
+    pub timestamp: i64,
+}
+
 impl PortPacket {
     /// `sizeof(zx_port_packet_t)`.
     pub const SIZE: usize = 48;
+
+    /// A signal packet with `key` and status OK.
+    pub(crate) fn signal(key: u64, signal: SignalPacket) -> PortPacket {
+        let mut payload = [0; 32];
+        payload[0..4].copy_from_slice(&signal.trigger.to_ne_bytes());
+        payload[4..8].copy_from_slice(&signal.observed.to_ne_bytes());
+        payload[8..16].copy_from_slice(&signal.count.to_ne_bytes());
+        payload[16..24].copy_from_slice(&signal.timestamp.to_ne_bytes());
+        PortPacket { key, packet_type: ZX_PKT_TYPE_SIGNAL_ONE, status: 0, payload }
+    }
+
+    /// The signal packet this is, if it is one.
+    pub fn signal_packet(&self) -> Option<SignalPacket> {
+        if self.packet_type != ZX_PKT_TYPE_SIGNAL_ONE {
+            return None;
+        }
+        let word = |i: usize| u32::from_ne_bytes(self.payload[i..i + 4].try_into().expect("4 bytes"));
+        let long = |i: usize| u64::from_ne_bytes(self.payload[i..i + 8].try_into().expect("8 bytes"));
+        Some(SignalPacket { trigger: word(0), observed: word(4), count: long(8), timestamp: long(16) as i64 })
+    }
 
     /// A user packet, as `port_queue` takes it.
     pub fn user(key: u64, status: i32, payload: [u8; 32]) -> PortPacket {
@@ -111,13 +147,24 @@ struct Queue {
 
 /// A port object.
 pub(crate) struct Port {
+    koid: u64,
     queue: spin::Mutex<Queue>,
     waiter: Arc<dyn Waiter>,
 }
 
 impl Port {
     pub(crate) fn new(waiter: Arc<dyn Waiter>) -> Port {
-        Port { queue: spin::Mutex::new(Queue { packets: VecDeque::new(), next_id: 0, user: 0 }), waiter }
+        let queue = spin::Mutex::new(Queue { packets: VecDeque::new(), next_id: 0, user: 0 });
+        Port { koid: vm_core::vmo::next_koid(), queue, waiter }
+    }
+
+    pub(crate) fn koid(&self) -> u64 {
+        self.koid
+    }
+
+    /// Queues a signal packet (not subject to the user-packet limit).
+    pub(crate) fn queue_signal(&self, key: u64, signal: SignalPacket) {
+        self.push(PortPacket::signal(key, signal));
     }
 
     /// Appends `packet` and wakes the waiters; returns its id. The queue

@@ -1543,3 +1543,29 @@ with_and_without_trap_dirty!(
     mapped_zero_range_written_trap_dirty,
     mapped_zero_range_written_no_trap_dirty
 );
+
+/// Under TRAP_DIRTY a COMMIT over a dirty zero range followed by a Clean
+/// and an AwaitingClean page asks approval for the zero range alone: a
+/// COMMIT dirties no other page (digest §2.11), so after the pager's OP_DIRTY
+/// of the request's range the Clean page is still Clean and END still
+/// cleans the AwaitingClean one. (Found by the model check: the request ran
+/// on over the pages after the zero range.)
+#[test]
+fn commit_asks_approval_for_the_zero_range_alone() {
+    let up = Arc::new(UserPager::new());
+    let vmo = up.vmo_with(3, K, TRAP);
+    up.supply(vmo, K, 0, 3);
+    up.dirty(vmo, 2, 1);
+    up.begin(vmo, 2, 1);
+    up.zx().vmo_op_range(vmo, ZX_VMO_OP_ZERO, 0, P, &mut []).unwrap();
+    assert_eq!(dirty_ranges(&up, vmo), [(0, 1, Z), (2, 1, NZ)]);
+    let t = up.vmo_op(vmo, ZX_VMO_OP_COMMIT, 0, 3 * P);
+    up.expect_dirty(K, 0, 1);
+    up.dirty(vmo, 0, 1);
+    assert_eq!(t.join(), Ok(()));
+    assert_eq!(dirty_ranges(&up, vmo), [(0, 1, NZ), (2, 1, NZ)], "page 1 is still Clean");
+    up.end(vmo, 2, 1);
+    assert_eq!(dirty_ranges(&up, vmo), [(0, 1, NZ)], "page 2 was still AwaitingClean");
+    up.expect_no_request();
+    up.close_all_and_check_clean(&[vmo]);
+}

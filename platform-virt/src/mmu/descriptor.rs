@@ -11,6 +11,8 @@
 
 use core::fmt;
 
+use vm_core::platform::MmuFlags;
+
 /// Memory types, as `MAIR_EL1` attribute indices (see [`MAIR_VALUE`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemoryType {
@@ -18,13 +20,44 @@ pub enum MemoryType {
     Normal = 0,
     /// Normal, non-cacheable.
     NormalNonCacheable = 1,
-    /// Device-nGnRnE.
+    /// Device-nGnRnE (strongly ordered).
     Device = 2,
+    /// Device-nGnRE.
+    DeviceNgnre = 3,
 }
 
 /// `MAIR_EL1`: attribute 0 = 0xff (Normal WB RAWA), 1 = 0x44 (Normal NC),
-/// 2 = 0x00 (Device-nGnRnE), matching [`MemoryType`].
-pub const MAIR_VALUE: u64 = 0xff | (0x44 << 8);
+/// 2 = 0x00 (Device-nGnRnE), 3 = 0x04 (Device-nGnRE), matching
+/// [`MemoryType`]; 4-7 = 0x00.
+pub const MAIR_VALUE: u64 = 0xff | (0x44 << 8) | (0x04 << 24);
+
+impl MemoryType {
+    /// The memory type of a mapping with vm-core's cache bits in `flags`,
+    /// as Zircon's arm64 `mmu_flags_to_s1_pte_attr` picks it: cached →
+    /// Normal write-back, write-combining → Normal non-cacheable, uncached
+    /// → Device-nGnRnE, uncached-device → Device-nGnRE.
+    pub fn of(flags: MmuFlags) -> MemoryType {
+        if flags.contains(MmuFlags::UNCACHED_DEVICE) {
+            MemoryType::DeviceNgnre
+        } else if flags.contains(MmuFlags::UNCACHED) {
+            MemoryType::Device
+        } else if flags.contains(MmuFlags::WRITE_COMBINING) {
+            MemoryType::NormalNonCacheable
+        } else {
+            MemoryType::Normal
+        }
+    }
+
+    /// The cache bits of [`MmuFlags`] that give this memory type.
+    pub fn mmu_flags(self) -> MmuFlags {
+        match self {
+            MemoryType::Normal => MmuFlags::empty(),
+            MemoryType::NormalNonCacheable => MmuFlags::WRITE_COMBINING,
+            MemoryType::Device => MmuFlags::UNCACHED,
+            MemoryType::DeviceNgnre => MmuFlags::UNCACHED_DEVICE,
+        }
+    }
+}
 
 const VALID: u64 = 1 << 0;
 /// At levels 0-2: a table (not a block). At level 3: a page.
@@ -152,6 +185,8 @@ impl Descriptor {
         let memory = match (self.0 & ATTR_INDEX_MASK) >> ATTR_INDEX_SHIFT {
             0 => MemoryType::Normal,
             1 => MemoryType::NormalNonCacheable,
+            3 => MemoryType::DeviceNgnre,
+            // 2, and 4-7, which `MAIR_VALUE` leaves Device-nGnRnE.
             _ => MemoryType::Device,
         };
         let user = self.0 & AP_EL0 != 0;
@@ -253,6 +288,21 @@ mod tests {
         assert_eq!(x.0 & (PXN | UXN), UXN, "kernel-executable page");
         assert!(x.attributes().executable);
         assert_eq!(x.0 & NG, NG);
+    }
+
+    #[test]
+    fn memory_types_round_trip_through_cache_bits_and_attr_index() {
+        for memory in
+            [MemoryType::Normal, MemoryType::NormalNonCacheable, MemoryType::Device, MemoryType::DeviceNgnre]
+        {
+            assert_eq!(MemoryType::of(memory.mmu_flags() | MmuFlags::READ), memory);
+            let d = Descriptor::page(PA, LeafAttributes::new(memory, true, false));
+            assert_eq!((d.0 & ATTR_INDEX_MASK) >> ATTR_INDEX_SHIFT, memory as u64);
+            assert_eq!(d.attributes().memory, memory);
+        }
+        assert_eq!((MAIR_VALUE >> (8 * MemoryType::DeviceNgnre as u64)) & 0xff, 0x04);
+        assert_eq!((MAIR_VALUE >> (8 * MemoryType::Device as u64)) & 0xff, 0x00);
+        assert_eq!((MAIR_VALUE >> (8 * MemoryType::NormalNonCacheable as u64)) & 0xff, 0x44);
     }
 
     #[test]

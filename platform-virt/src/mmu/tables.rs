@@ -247,8 +247,8 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         self.maint.isb();
     }
 
-    fn leaf(pa: u64, perms: Perms) -> Descriptor {
-        Descriptor::page(pa, LeafAttributes::new(MemoryType::Normal, perms.write, perms.execute))
+    fn leaf(pa: u64, perms: Perms, memory: MemoryType) -> Descriptor {
+        Descriptor::page(pa, LeafAttributes::new(memory, perms.write, perms.execute))
     }
 
     /// `leaf` as touched by `access`: accessed, and after a write, dirty
@@ -267,6 +267,20 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
     /// address of a valid entry breaks before making: invalid, `DSB ISHST`,
     /// TLBI, `DSB ISH`, then the new entry.
     pub fn map(&self, va: u64, pa: u64, perms: Perms, access: Option<Access>) -> Result<(), MapError> {
+        self.map_as(va, pa, perms, MemoryType::Normal, access)
+    }
+
+    /// [`TranslationTables::map`] of `memory` rather than normal memory. A
+    /// translation to the same page keeps the memory type it has (vm-core
+    /// never changes a mapped VMO's cache policy).
+    pub fn map_as(
+        &self,
+        va: u64,
+        pa: u64,
+        perms: Perms,
+        memory: MemoryType,
+        access: Option<Access>,
+    ) -> Result<(), MapError> {
         Self::check_range(va, PAGE)?;
         if !perms.read {
             self.unmap(va, PAGE)?;
@@ -274,7 +288,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         }
         let _guard = self.lock.lock();
         let slot = self.leaf_slot(va, true)?.expect("created");
-        let new = Self::touched(Self::leaf(pa, perms), access);
+        let new = Self::touched(Self::leaf(pa, perms, memory), access);
         let old = Descriptor(self.entry(slot).load(SeqCst));
         if !old.is_page() {
             self.store(slot, new);
@@ -390,15 +404,20 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
 
     /// The output address and permissions of `va`'s page, if mapped.
     pub fn query(&self, va: u64) -> Option<(u64, Perms)> {
+        self.leaf_at(va).map(|d| {
+            let a = d.attributes();
+            (d.output_address(), Perms { read: true, write: a.writable, execute: a.executable })
+        })
+    }
+
+    /// The page descriptor translating `va`, if any.
+    pub fn leaf_at(&self, va: u64) -> Option<Descriptor> {
         if va >= VA_SIZE {
             return None;
         }
         let slot = self.leaf_slot(va & !(PAGE - 1), false).ok()??;
         let d = Descriptor(self.entry(slot).load(SeqCst));
-        d.is_page().then(|| {
-            let a = d.attributes();
-            (d.output_address(), Perms { read: true, write: a.writable, execute: a.executable })
-        })
+        d.is_page().then_some(d)
     }
 
     /// Clears a leaf state bit through `clear`, invalidating the TLB entry
@@ -579,7 +598,7 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
     fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags, access: Option<Access>) -> Result<(), Status> {
         let perms = Perms::from(flags);
         assert!(perms.read, "map of [{va:#x}, {:#x}) without READ ({flags:?})", va.wrapping_add(PAGE));
-        match TranslationTables::map(self, va, frame, perms, access) {
+        match TranslationTables::map_as(self, va, frame, perms, MemoryType::of(flags), access) {
             Err(MapError::OutOfRange) => refused("map", va, PAGE),
             result => Ok(result?),
         }
@@ -605,7 +624,8 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
     }
 
     fn query(&self, va: u64) -> Option<(PhysAddr, MmuFlags)> {
-        TranslationTables::query(self, va).map(|(pa, perms)| (pa, perms.into()))
+        let memory = self.leaf_at(va)?.attributes().memory;
+        TranslationTables::query(self, va).map(|(pa, perms)| (pa, MmuFlags::from(perms) | memory.mmu_flags()))
     }
 
     fn harvest_accessed(&self, va: u64) -> bool {

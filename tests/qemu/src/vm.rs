@@ -2,14 +2,15 @@
 //! scenarios of vm-core driven by zx syscalls, with real loads, stores and
 //! instruction fetches at the addresses `vmar_map` returns, on
 //! `-cpu cortex-a72` (software dirty/accessed state) and `-cpu max`
-//! (FEAT_HAFDBS), plus the cache operations, a JIT test and execute-only
-//! mappings.
+//! (FEAT_HAFDBS), plus the cache operations, the cache policies' memory
+//! types, a JIT test and execute-only mappings.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 use platform_virt::fault::catch;
+use platform_virt::mmu::descriptor::MemoryType;
 use platform_virt::process::Process;
 use platform_virt::vm::AddressSpace;
 use platform_virt::Boot;
@@ -27,6 +28,7 @@ platform_virt::test_image!(
     dirty_and_accessed_state_is_seen,
     a_store_after_a_dirty_harvest_is_seen,
     cache_ops_skip_uncommitted_pages,
+    cache_policies_choose_the_leaf_memory_type,
     jit_write_sync_execute,
     execute_only_gets_read_where_xom_is_unsupported,
     a_fault_keeps_the_interrupted_fp_simd_registers,
@@ -212,6 +214,36 @@ fn a_store_after_a_dirty_harvest_is_seen(_: &Boot) {
         assert!(tables.harvest_dirty(va), "round {round}: the store after a dirty harvest went unseen");
     }
     assert_eq!(env.read_u64(vmo, 0), 3);
+}
+
+/// `zx_vmo_set_cache_policy` (digest §3.6) reaches the hardware: a fault
+/// on a mapping installs a leaf whose `AttrIndx` names the policy's
+/// `MAIR_EL1` attribute (Zircon's arm64 choice: cached → Normal write-back,
+/// write-combining → Normal non-cacheable, uncached → Device-nGnRnE,
+/// uncached-device → Device-nGnRE), and loads and stores work through it.
+fn cache_policies_choose_the_leaf_memory_type(_: &Boot) {
+    let env = Env::new();
+    for (policy, memory) in [
+        (ZX_CACHE_POLICY_CACHED, MemoryType::Normal),
+        (ZX_CACHE_POLICY_WRITE_COMBINING, MemoryType::NormalNonCacheable),
+        (ZX_CACHE_POLICY_UNCACHED, MemoryType::Device),
+        (ZX_CACHE_POLICY_UNCACHED_DEVICE, MemoryType::DeviceNgnre),
+    ] {
+        let vmo = env.vmo(2);
+        env.p.zx.vmo_set_cache_policy(vmo, policy).unwrap();
+        let va = env.map(vmo, 2, RW);
+        store(va + 8, 0x5a5a);
+        assert_eq!(load(va + 8), 0x5a5a);
+        assert_eq!(load(va + P), 0);
+        // Direct: the descriptors the faults installed.
+        for page in [va, va + P] {
+            let leaf = env.p.aspace.tables.leaf_at(page).expect("the fault mapped the page");
+            assert_eq!(leaf.attributes().memory, memory, "policy {policy}");
+            assert_eq!((leaf.0 >> 2) & 0b111, memory as u64, "AttrIndx of policy {policy}");
+        }
+        env.p.zx.vmar_unmap(env.p.zx.root_vmar(), va, 2 * P).unwrap();
+        env.p.zx.handle_close(vmo).unwrap();
+    }
 }
 
 fn cache_ops_skip_uncommitted_pages(_: &Boot) {

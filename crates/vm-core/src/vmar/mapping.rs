@@ -14,6 +14,7 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::sync::Mutex;
 
@@ -44,6 +45,11 @@ pub(crate) struct Mapping {
     /// The most permissions `protect` may give any run (the mapping's
     /// `CAN_MAP_*`, digest §2.13).
     ceiling: MmuFlags,
+    /// The memory type of every translation (cache bits of [`MmuFlags`]):
+    /// the VMO's cache policy when the mapping registered, which cannot
+    /// change while it is registered (§3.6). Set once, before the mapping
+    /// is reachable.
+    cache: AtomicU32,
     state: Mutex<State>,
 }
 
@@ -66,15 +72,24 @@ impl Mapping {
             origin_va: va,
             origin_offset: vmo_offset,
             ceiling,
+            cache: AtomicU32::new(0),
             state: Mutex::new(State { runs, generation: 0 }),
         });
-        mapping.vmo.add_mapping(mapping.listener());
+        // The policy comes from the lock hold that registers the mapping,
+        // so no policy change slips in between.
+        let cache = mapping.vmo.add_mapping(mapping.listener()).mmu_flags();
+        mapping.cache.store(cache.bits(), Ordering::Relaxed);
         mapping
     }
 
     fn listener(self: &Arc<Self>) -> Weak<dyn VmoMapping> {
         let weak: Weak<dyn VmoMapping> = Arc::downgrade(self) as Weak<dyn VmoMapping>;
         weak
+    }
+
+    /// The cache bits every translation of the mapping carries.
+    fn cache(&self) -> MmuFlags {
+        MmuFlags::from_bits_retain(self.cache.load(Ordering::Relaxed))
     }
 
     pub fn vmo(&self) -> &Arc<Vmo> {
@@ -146,7 +161,7 @@ impl Mapping {
             if perms.is_empty() {
                 self.mmu.unmap(va, len, &mut note);
             } else {
-                self.mmu.protect(va, len, perms - MmuFlags::WRITE, &mut note);
+                self.mmu.protect(va, len, (perms - MmuFlags::WRITE) | self.cache(), &mut note);
             }
             let (end, run_end) = (va + len, run_va + run.len);
             let mut starts = Vec::new();
@@ -208,7 +223,7 @@ impl Mapping {
         // A run without permissions (MAP_RANGE of a PERM-less mapping)
         // needs no translation.
         if !flags.is_empty() {
-            self.mmu.map(va, page.frame, flags, access)?;
+            self.mmu.map(va, page.frame, flags | self.cache(), access)?;
         }
         Ok(true)
     }
@@ -265,7 +280,7 @@ impl VmoMapping for Mapping {
         let mut note = |va| written(self.offset_of(va));
         self.for_each_in_vmo_range(offset, len, |va, len, run| {
             if run.perms.contains(MmuFlags::WRITE) {
-                self.mmu.protect(va, len, run.perms - MmuFlags::WRITE, &mut note);
+                self.mmu.protect(va, len, (run.perms - MmuFlags::WRITE) | self.cache(), &mut note);
             }
         });
     }
@@ -273,5 +288,9 @@ impl VmoMapping for Mapping {
     fn harvest_written(&self, offset: u64, len: u64, written: &mut dyn FnMut(u64)) {
         let mut note = |va| written(self.offset_of(va));
         self.for_each_in_vmo_range(offset, len, |va, len, _| self.mmu.harvest_dirty(va, len, &mut note));
+    }
+
+    fn address_space(&self) -> usize {
+        Arc::as_ptr(&self.mmu) as *const u8 as usize
     }
 }

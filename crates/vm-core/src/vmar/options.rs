@@ -45,7 +45,7 @@ impl VmFlags {
 
     /// The `CAN_MAP_*` bits that allow mapping with `perms`.
     pub fn from_can_map(perms: MmuFlags) -> VmFlags {
-        VmFlags::from_bits_truncate(perms.bits() << 7)
+        VmFlags::from_bits_truncate((perms & MmuFlags::PERMS).bits() << 7)
     }
 
     /// Zircon's `is_valid_mapping_protection`: no WRITE without READ, and

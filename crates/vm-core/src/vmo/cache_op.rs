@@ -1,6 +1,7 @@
 //! The cache operations of `zx_vmo_op_range` (digest §2.11, §3.6) over the
 //! committed pages of a range, in physically contiguous runs.
 
+use super::family::Family;
 use super::{range_end, round_down, round_up, Vmo, MAX_SIZE};
 use crate::platform::{CacheOp, PhysAddr};
 use crate::{Status, PAGE_SIZE};
@@ -15,9 +16,16 @@ impl Vmo {
             return Err(Status::InvalidArgs);
         }
         let fam = self.family.lock();
-        let (leaf, base, size) = fam.geometry(self.view);
+        let (_, base, size) = fam.geometry(self.view);
         let end = range_end(offset, len, size)?;
-        let (start, end) = (base + offset, base + end);
+        self.cache_op_locked(&fam, op, base + offset, base + end);
+        Ok(())
+    }
+
+    /// Applies `op` to the committed pages the view sees in its leaf's
+    /// `[start, end)` (bytes), once per physically contiguous run.
+    pub(super) fn cache_op_locked(&self, fam: &Family, op: CacheOp, start: u64, end: u64) {
+        let (leaf, _, _) = fam.geometry(self.view);
         let pages = fam.cow.visible(leaf, round_down(start), round_up(end).unwrap_or(MAX_SIZE));
         // The current run: physical start, length, and the VMO offset it
         // reaches; a run continues only where both are contiguous.
@@ -40,6 +48,5 @@ impl Vmo {
         if let Some((run_pa, len, _)) = run {
             self.ctx.cache.cache_op(op, run_pa, len);
         }
-        Ok(())
     }
 }

@@ -93,6 +93,7 @@ impl Vmo {
             let freed = fam.cow.own_pages(leaf);
             fam.cow.decommit_all(leaf, notices.frames());
             fam.discard = Discard::Discarded;
+            fam.reclaim_events += u64::from(freed > 0);
             fam.notify(leaf, 0, size, NoticeKind::Unmap, notices);
             freed
         })

@@ -75,7 +75,9 @@ impl Family {
             hinted.into_iter().chain(other).take(max as usize).map(|o| (o, o + PAGE_SIZE)).collect();
         let before = self.cow.own_pages(root);
         self.drop_clean(root, &chosen, notices);
-        before - self.cow.own_pages(root)
+        let freed = before - self.cow.own_pages(root);
+        self.reclaim_events += u64::from(freed > 0);
+        freed
     }
 }
 

@@ -10,6 +10,7 @@ use super::{Stop, VmoMapping};
 use crate::cow::{Content, CowTree, NodeId};
 use crate::page_list::{DirtyState, Entry};
 use crate::page_source::PageSource;
+use crate::platform::CachePolicy;
 use crate::slab::Slab;
 use crate::PAGE_SIZE;
 
@@ -24,6 +25,19 @@ pub(super) struct View {
     /// `None`: the whole leaf, following its size. `Some`: a slice.
     pub(super) window: Option<Window>,
     pub(super) mappings: Vec<Weak<dyn VmoMapping>>,
+    /// How the view's pages are mapped (digest §3.6); slices and
+    /// references take their parent's.
+    pub(super) cache: CachePolicy,
+    /// Whether the view's memory is attributed to it (`ZX_INFO_VMO`): not
+    /// for slices and references, whose pages are their parent's.
+    pub(super) attributed: bool,
+}
+
+impl View {
+    /// A view of `node` through `window`, not mapped yet.
+    pub(super) fn new(node: NodeId, window: Option<Window>, cache: CachePolicy, attributed: bool) -> View {
+        View { node, window, mappings: Vec::new(), cache, attributed }
+    }
 }
 
 /// What [`Family::harvest`] does to the translations it asks about.
@@ -59,6 +73,8 @@ pub(crate) struct Family {
     pub(super) source: Option<PageSource>,
     /// The eviction hints of a pager family's paged root.
     pub(super) hints: super::eviction::Hints,
+    /// Evictions and discards that freed pages (`committed_change_events`).
+    pub(super) reclaim_events: u64,
 }
 
 impl Family {
@@ -151,16 +167,21 @@ impl Family {
         }
     }
 
-    /// The first page of a zero range in `[start, end)` of `leaf` that a
-    /// COMMIT must have approved (markers commit as Clean pages, so they
-    /// need none).
-    pub(super) fn first_zero_needing_approval(&self, leaf: NodeId, start: u64, end: u64) -> Option<u64> {
+    /// The first zero range in `[start, end)` of `leaf` (as its first and
+    /// end byte) that a COMMIT must have approved (markers commit as Clean
+    /// pages, so they need none).
+    pub(super) fn first_zero_needing_approval(
+        &self,
+        leaf: NodeId,
+        start: u64,
+        end: u64,
+    ) -> Option<(u64, u64)> {
         if !self.cow.is_paged(leaf) || !self.source.as_ref().is_some_and(PageSource::traps_dirty) {
             return None;
         }
         self.cow.pages(leaf).items(start / PAGE_SIZE, end.div_ceil(PAGE_SIZE)).into_iter().find_map(|item| {
             match item {
-                crate::page_list::Item::Zero(iv) => Some(iv.start * PAGE_SIZE),
+                crate::page_list::Item::Zero(iv) => Some((iv.start * PAGE_SIZE, iv.end * PAGE_SIZE)),
                 crate::page_list::Item::One(..) => None,
             }
         })

@@ -1,8 +1,6 @@
-//! `zx_handle_close`, `zx_handle_duplicate`, `zx_handle_replace` and
-//! `zx_object_get_info(ZX_INFO_HANDLE_BASIC)`.
+//! `zx_handle_close`, `zx_handle_duplicate` and `zx_handle_replace`.
 
 use crate::handle::{Handle, HandleEntry};
-use crate::object::HandleBasicInfo;
 use crate::{Rights, Status, Zx};
 
 impl Zx {
@@ -13,7 +11,7 @@ impl Zx {
         if handle == Handle::INVALID {
             return Ok(());
         }
-        let entry = self.with_table(|table| table.remove(handle))?;
+        let entry = self.remove_handle(handle)?;
         // The object may go away here: outside the table lock.
         drop(entry);
         Ok(())
@@ -40,26 +38,10 @@ impl Zx {
     /// INVALID_ARGS (Zircon's documented behaviour: "handle is always
     /// invalidated").
     pub fn handle_replace(&self, handle: Handle, rights: Rights) -> Result<Handle, Status> {
-        let (result, removed) = self.with_table(|table| {
-            let source = table.remove(handle)?;
-            Ok(match derived_rights(source.rights, rights) {
-                Ok(rights) => {
-                    let object = source.object;
-                    (Ok(table.insert(HandleEntry { object, rights })), None)
-                }
-                Err(status) => (Err(status), Some(source)),
-            })
-        })?;
-        // A failed replace drops the object outside the table lock.
-        drop(removed);
-        result
-    }
-
-    /// `zx_object_get_info(ZX_INFO_HANDLE_BASIC)`: the rights and object type
-    /// of `handle` (no right needed); BAD_HANDLE.
-    pub fn object_get_info_handle_basic(&self, handle: Handle) -> Result<HandleBasicInfo, Status> {
-        let entry = self.entry(handle)?;
-        Ok(HandleBasicInfo { rights: entry.rights, object_type: entry.object.object_type() })
+        let source = self.remove_handle(handle)?;
+        // A failed replace drops the object on return, outside the table lock.
+        let rights = derived_rights(source.rights, rights)?;
+        Ok(self.add_handle(source.object, rights))
     }
 }
 

@@ -7,6 +7,7 @@
 //! state checks.
 
 mod handle;
+mod object;
 mod pager;
 mod port;
 mod vmar;

@@ -5,7 +5,7 @@
 use alloc::sync::Arc;
 
 use vm_core::pager::Pager;
-use vm_core::vmo::{Vmo, VmoOptions, Writeback, MAX_SIZE};
+use vm_core::vmo::{Vmo, VmoOptions, Writeback};
 
 use crate::handle::Handle;
 use crate::object::KernelObject;
@@ -54,9 +54,8 @@ impl Zx {
         if options & !KNOWN != 0 || (unbounded && options & ZX_VMO_RESIZABLE != 0) {
             return Err(Status::InvalidArgs);
         }
-        let size = if unbounded { MAX_SIZE } else { size };
-        let vmo =
-            pager.create_vmo(VmoOptions::from_bits_truncate(options & !ZX_VMO_UNBOUNDED), port, key, size)?;
+        // vm-core's options carry Zircon's bit values (digest §1.3).
+        let vmo = pager.create_vmo(VmoOptions::from_bits_truncate(options), port, key, size)?;
         let mut rights = Rights::DEFAULT_VMO;
         if vmo.is_resizable() {
             rights |= Rights::RESIZE;

@@ -1,8 +1,9 @@
 //! The VMO syscalls: `zx_vmo_create`, `_read`, `_write`, `_get_size`,
-//! `_set_size`, `_create_child` and `_op_range` (digest §2.8-2.11).
+//! `_set_size`, `_create_child`, `_set_cache_policy` and `_op_range`
+//! (digest §2.8-2.11, §3.6).
 
-use vm_core::platform::CacheOp;
-use vm_core::vmo::{ChildKind, Vmo, VmoOptions, MAX_SIZE};
+use vm_core::platform::{CacheOp, CachePolicy};
+use vm_core::vmo::{ChildKind, Vmo, VmoOptions};
 
 use crate::handle::Handle;
 use crate::object::KernelObject;
@@ -16,9 +17,9 @@ impl Zx {
     /// anything else (`ZX_VMO_TRAP_DIRTY` included) and UNBOUNDED|RESIZABLE
     /// are INVALID_ARGS. The size is rounded up to a page (OUT_OF_RANGE when
     /// that overflows); an UNBOUNDED VMO has the largest size,
-    /// [`vm_core::vmo::MAX_SIZE`] (`size` would be its content size, which is
-    /// not modelled). The handle has [`Rights::DEFAULT_VMO`], plus
-    /// [`Rights::RESIZE`] if resizable.
+    /// [`vm_core::vmo::MAX_SIZE`]. Either way `size` is the content size
+    /// (`ZX_PROP_VMO_CONTENT_SIZE`). The handle has [`Rights::DEFAULT_VMO`],
+    /// plus [`Rights::RESIZE`] if resizable.
     pub fn vmo_create(&self, size: u64, options: u32) -> Result<Handle, Status> {
         const KNOWN: u32 = ZX_VMO_RESIZABLE | ZX_VMO_DISCARDABLE | ZX_VMO_UNBOUNDED;
         let unbounded = options & ZX_VMO_UNBOUNDED != 0;
@@ -27,7 +28,6 @@ impl Zx {
         }
         // vm-core's options carry Zircon's bit values (digest §1.3).
         let vmo_options = VmoOptions::from_bits_truncate(options);
-        let size = if unbounded { MAX_SIZE } else { size };
         let vmo = Vmo::create(self.context(), size, vmo_options)?;
         let mut rights = Rights::DEFAULT_VMO;
         if vmo.is_resizable() {
@@ -51,8 +51,8 @@ impl Zx {
         vmo.write(offset, buffer)
     }
 
-    /// `zx_vmo_get_size`: the size in bytes (a page multiple); no right
-    /// needed.
+    /// `zx_vmo_get_size`: the size in bytes (a page multiple, whatever the
+    /// content size); no right needed.
     pub fn vmo_get_size(&self, handle: Handle) -> Result<u64, Status> {
         let (vmo, _) = self.vmo(handle, Rights::empty())?;
         Ok(vmo.size())
@@ -60,7 +60,8 @@ impl Zx {
 
     /// `zx_vmo_set_size`: needs [`Rights::WRITE`], and [`Rights::RESIZE`] if
     /// the VMO is resizable (ACCESS_DENIED); a VMO that is not resizable is
-    /// UNAVAILABLE (digest §4.4 ResizeRight, NoResize).
+    /// UNAVAILABLE (digest §4.4 ResizeRight, NoResize). The size is
+    /// rounded up; the content size becomes `size` exactly.
     pub fn vmo_set_size(&self, handle: Handle, size: u64) -> Result<(), Status> {
         let (vmo, rights) = self.vmo(handle, Rights::WRITE)?;
         if vmo.is_resizable() && !rights.contains(Rights::RESIZE) {
@@ -78,7 +79,9 @@ impl Zx {
     ///
     /// The child's handle has the parent handle's rights minus RESIZE, plus
     /// GET/SET_PROPERTY, plus RESIZE if RESIZABLE; NO_WRITE removes WRITE,
-    /// and otherwise the snapshot types gain WRITE and lose EXECUTE.
+    /// and otherwise the snapshot types gain WRITE and lose EXECUTE. The
+    /// child takes the parent's name when the parent handle has
+    /// GET_PROPERTY (Zircon's `CreateChild(copy_name)`).
     pub fn vmo_create_child(
         &self,
         handle: Handle,
@@ -94,6 +97,9 @@ impl Zx {
         }
         let kind = child_kind(options & !(ZX_VMO_CHILD_NO_WRITE | ZX_VMO_CHILD_RESIZABLE))?;
         let child = vmo.create_child(kind, offset, size, resizable)?;
+        if parent_rights.contains(Rights::GET_PROPERTY) {
+            child.set_name(&vmo.name());
+        }
 
         let mut rights =
             parent_rights.difference(Rights::RESIZE) | Rights::GET_PROPERTY | Rights::SET_PROPERTY;
@@ -120,7 +126,7 @@ impl Zx {
     /// allowance; any other value is BAD_HANDLE. A handle that names
     /// nothing is BAD_HANDLE, one to something other than a VMO WRONG_TYPE.
     pub fn vmo_replace_as_executable(&self, handle: Handle, vmex: Handle) -> Result<Handle, Status> {
-        let source = self.with_table(|table| table.remove(handle))?;
+        let source = self.remove_handle(handle)?;
         if vmex != Handle::INVALID {
             return Err(Status::BadHandle);
         }
@@ -128,6 +134,18 @@ impl Zx {
             return Err(Status::WrongType);
         };
         Ok(self.add_handle(KernelObject::Vmo(vmo), source.rights | Rights::EXECUTE))
+    }
+
+    /// `zx_vmo_set_cache_policy` (digest §1.10, §3.6): a policy outside
+    /// `ZX_CACHE_POLICY_MASK` is INVALID_ARGS, before the handle is looked
+    /// at (Zircon's order); the handle needs [`Rights::MAP`]; the state
+    /// checks (BAD_STATE while mapped, with children, as a child, or
+    /// uncached with pages committed) are
+    /// [`Vmo::set_cache_policy`]'s.
+    pub fn vmo_set_cache_policy(&self, handle: Handle, cache_policy: u32) -> Result<(), Status> {
+        let policy = CachePolicy::from_raw(cache_policy).ok_or(Status::InvalidArgs)?;
+        let (vmo, _) = self.vmo(handle, Rights::MAP)?;
+        vmo.set_cache_policy(policy)
     }
 
     /// `zx_vmo_op_range` (digest §2.11, `vmo_op_range.md`). The rights each
