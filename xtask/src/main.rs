@@ -9,7 +9,7 @@
 //! cargo xtask miri                                                      miri over vm-core and zx
 //! cargo xtask fuzz TARGET [--seconds N]                                 a cargo-fuzz target, longer (see `fuzz`)
 //! cargo xtask bench host [--quick]                                      host benchmarks next to Linux (see `bench`)
-//! cargo xtask bench qemu …                                              benchmarks on QEMU (see `bench_qemu`)
+//! cargo xtask bench qemu [--reps N] [--cpu CPU]... [options]            the VM against Linux on QEMU (see `bench_qemu`)
 //! ```
 //! Every command first installs what is missing (see `toolchain`).
 
@@ -18,6 +18,7 @@ mod bench_qemu;
 mod checks;
 mod disk;
 mod fuzz;
+mod linux_guest;
 mod qemu;
 mod toolchain;
 
@@ -25,11 +26,10 @@ use qemu::Boot;
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 use std::time::Duration;
-use toolchain::Route;
 
 /// The bootable images, the packages they come from, and the CPUs they
 /// boot with unless `--smp` says otherwise.
-const IMAGES: [(&str, &str, u32); 16] = [
+const IMAGES: [(&str, &str, u32); 17] = [
     ("block_pager", "block_pager", 4),
     ("cow_snapshot", "cow_snapshot", 4),
     ("jit", "jit", 1),
@@ -46,6 +46,7 @@ const IMAGES: [(&str, &str, u32); 16] = [
     ("pager", "qemu-tests", 4),
     ("writeback", "qemu-tests", 4),
     ("stress", "qemu-tests", 4),
+    ("bench", "qemu-tests", 4),
 ];
 
 /// The image `cargo xtask run` boots without a name: the block pager, the
@@ -101,9 +102,10 @@ fn usage() -> String {
   miri
   fuzz {} [--seconds N]
   bench host [--quick]
-  bench qemu …
+  bench qemu {}
 IMAGE: one of {} (default: {DEFAULT_IMAGE})",
         fuzz::TARGETS.join("|"),
+        bench_qemu::USAGE,
         images.join(", ")
     )
 }
@@ -117,10 +119,7 @@ fn build_images() -> Result<PathBuf, String> {
     let route = toolchain::choose_route()?;
     toolchain::ensure(route)?;
     let root = root();
-    let target_dir = match route {
-        Route::Rustup => root.join("target"),
-        Route::Debian => root.join("target").join("debian-route"),
-    };
+    let target_dir = toolchain::target_dir(route, &root);
     let mut packages: Vec<&str> = IMAGES.iter().map(|(_, p, _)| *p).collect();
     packages.dedup();
     println!("xtask: building images for {} ({route:?} route)", toolchain::TARGET);
@@ -259,6 +258,9 @@ const BLOCK_PAGER_LINES: &[&str] = &[
     "the process is gone and every frame is back; powering off",
 ];
 
+/// What the bench image prints when every job ran.
+const BENCH_LINES: &[&str] = &["bench demand_zero ", "bench map_touch_1m ", "bench-done"];
+
 /// An unexpected data abort, with its decoded syndrome.
 const DATA_ABORT_REPORT: &[&str] = &["unexpected exception", "DataAbortSameEl", "ESR_EL1=", "FAR_EL1="];
 /// A fatal page fault naming the address, the access, the VMO and the status.
@@ -298,6 +300,11 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
             b.smp = 4;
             runs.push((b, expect));
         }
+        // The bench image, one short repetition of each job: that it runs
+        // to its end, never how fast (`cargo xtask bench qemu` times it).
+        let mut b = Boot::new(image("bench"), cpu, 128);
+        (b.smp, b.bootargs) = (4, "reps=1 pages=16".into());
+        runs.push((b, Expect::Prints(BENCH_LINES)));
     }
     // RAM size against -m, for two sizes on each CPU, from EL1 and from EL2.
     for (cpu, mem, el2) in

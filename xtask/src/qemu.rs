@@ -1,7 +1,7 @@
 //! Booting images on `qemu-system-aarch64 -M virt` and judging their output.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct Boot {
     pub image: PathBuf,
-    /// `-cpu`: `cortex-a72` (no hardware dirty bits) or `max`.
+    /// `-cpu`, as QEMU takes it: `cortex-a72` (no hardware dirty bits), or
+    /// `max,pauth-impdef=on` ([`Boot::new`]'s `max`).
     pub cpu: String,
     pub mem_mib: u32,
     pub smp: u32,
@@ -24,7 +25,10 @@ pub struct Boot {
 }
 
 impl Boot {
+    /// A boot of `image` on one CPU; `cpu` `max` is `max,pauth-impdef=on`:
+    /// FEAT_HAFDBS stays, and pointer authentication is emulated cheaply.
     pub fn new(image: PathBuf, cpu: &str, mem_mib: u32) -> Self {
+        let cpu = if cpu == "max" { "max,pauth-impdef=on" } else { cpu };
         Boot { image, cpu: cpu.to_string(), mem_mib, smp: 1, el2: false, bootargs: String::new(), disk: None }
     }
 
@@ -40,25 +44,40 @@ impl Boot {
         )
     }
 
+    /// The machine: board, CPU, memory, CPUs, the console on stdio.
+    fn machine(&self) -> Command {
+        let machine = if self.el2 { "virt,virtualization=on" } else { "virt" };
+        let mut cmd = Command::new("qemu-system-aarch64");
+        cmd.args(["-M", machine, "-cpu", &self.cpu])
+            .args(["-m", &format!("{}M", self.mem_mib), "-smp", &self.smp.to_string()])
+            .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none"]);
+        cmd
+    }
+
+    /// The same machine booting `image` as a Linux kernel with `initrd`
+    /// and the command line `append`; a panic ends the run (`-no-reboot`).
+    pub fn linux_command(&self, initrd: &Path, append: &str) -> Command {
+        let mut cmd = self.machine();
+        cmd.arg("-no-reboot")
+            .arg("-kernel")
+            .arg(&self.image)
+            .arg("-initrd")
+            .arg(initrd)
+            .args(["-append", append]);
+        cmd
+    }
+
     /// The QEMU command line. The image learns `-m` and the entry level
     /// through the boot arguments, so it can check what it finds.
     pub fn command(&self) -> Command {
-        let machine = if self.el2 { "virt,virtualization=on" } else { "virt" };
-        // FEAT_HAFDBS stays; pointer authentication is emulated cheaply.
-        let cpu = if self.cpu == "max" { "max,pauth-impdef=on" } else { &self.cpu };
         let bootargs = format!(
             "semihosting ram_mib={} entry_el={} {}",
             self.mem_mib,
             if self.el2 { 2 } else { 1 },
             self.bootargs
         );
-        let mut cmd = Command::new("qemu-system-aarch64");
-        cmd.args(["-M", machine, "-cpu", cpu])
-            .args(["-m", &format!("{}M", self.mem_mib), "-smp", &self.smp.to_string()])
-            .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none"])
-            .args(["-semihosting", "-kernel"])
-            .arg(&self.image)
-            .args(["-append", bootargs.trim_end()]);
+        let mut cmd = self.machine();
+        cmd.args(["-semihosting", "-kernel"]).arg(&self.image).args(["-append", bootargs.trim_end()]);
         if let Some(disk) = &self.disk {
             let drive = format!("file={},if=none,format=raw,id=disk", disk.display());
             cmd.args(["-global", "virtio-mmio.force-legacy=false", "-drive", &drive])
@@ -108,8 +127,13 @@ impl Run {
 
 /// Boots `boot`, echoing its console, and kills it after `limit`.
 pub fn run(boot: &Boot, limit: Duration, echo: bool) -> Result<Run, String> {
-    let mut child = boot
-        .command()
+    run_command(boot.command(), limit, echo)
+}
+
+/// Runs the QEMU command `cmd`, echoing its console, and kills it after
+/// `limit`.
+pub fn run_command(mut cmd: Command, limit: Duration, echo: bool) -> Result<Run, String> {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

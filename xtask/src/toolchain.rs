@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const TARGET: &str = "aarch64-unknown-none";
 
@@ -139,8 +140,7 @@ pub fn ensure(route: Route) -> Result<(), String> {
     if wanted.is_empty() {
         return Ok(());
     }
-    println!("xtask: refreshing the package lists (apt-get update) before installing");
-    apt(&["update", "-q"])?;
+    refresh_package_lists()?;
     if route == Route::Debian && wanted.iter().any(|(p, _)| *p == "rustc-web") {
         match apt_candidate("rustc-web") {
             Some(candidate) if candidate >= min => {}
@@ -154,12 +154,7 @@ pub fn ensure(route: Route) -> Result<(), String> {
             }
         }
     }
-    for (package, why) in &wanted {
-        println!("xtask: installing Debian package {package} ({why})");
-    }
-    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
-    install.extend(wanted.iter().map(|(p, _)| *p));
-    apt(&install)?;
+    install(&wanted)?;
     if route == Route::Debian {
         match rustc_version(Path::new(DEBIAN_RUSTC)) {
             Some(found) if found >= min => {}
@@ -174,6 +169,40 @@ pub fn ensure(route: Route) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether this command refreshed the package lists since apt's sources
+/// last changed.
+static LISTS_FRESH: AtomicBool = AtomicBool::new(false);
+
+/// `apt-get update`, saying so, once per command (again after
+/// [`sources_changed`]): before any install (a fresh machine's lists are
+/// months old) or download.
+pub fn refresh_package_lists() -> Result<(), String> {
+    if LISTS_FRESH.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    println!("xtask: refreshing the package lists (apt-get update)");
+    apt(&["update", "-q"])?;
+    LISTS_FRESH.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// apt's sources changed (an architecture was added): the lists need
+/// refreshing again.
+pub fn sources_changed() {
+    LISTS_FRESH.store(false, Ordering::Relaxed);
+}
+
+/// Installs the Debian packages of `wanted` (package, what it is for),
+/// saying what each is; the lists must be fresh ([`refresh_package_lists`]).
+pub fn install(wanted: &[(&str, String)]) -> Result<(), String> {
+    for (package, why) in wanted {
+        println!("xtask: installing Debian package {package} ({why})");
+    }
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+    install.extend(wanted.iter().map(|(p, _)| *p));
+    apt(&install)
+}
+
 /// The version `apt-get install` would install of `package`.
 fn apt_candidate(package: &str) -> Option<Version> {
     let out = Command::new("apt-cache").args(["policy", package]).output().ok()?;
@@ -184,20 +213,25 @@ fn apt_candidate(package: &str) -> Option<Version> {
 
 /// Runs `apt-get args`, through sudo when not root.
 fn apt(args: &[&str]) -> Result<(), String> {
+    as_root("apt-get", args)
+}
+
+/// Runs `program args`, through sudo when not root.
+pub fn as_root(program: &str, args: &[&str]) -> Result<(), String> {
     let mut cmd = match (is_root(), which("sudo")) {
         (false, Some(sudo)) => {
             let mut c = Command::new(sudo);
-            c.arg("apt-get");
+            c.arg(program);
             c
         }
-        _ => Command::new("apt-get"),
+        _ => Command::new(program),
     };
     cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-    let status = cmd.status().map_err(|e| format!("apt-get: {e}"))?;
-    status.success().then_some(()).ok_or_else(|| format!("apt-get {} failed: {status}", args.join(" ")))
+    let status = cmd.status().map_err(|e| format!("{program}: {e}"))?;
+    status.success().then_some(()).ok_or_else(|| format!("{program} {} failed: {status}", args.join(" ")))
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -232,6 +266,15 @@ pub fn which(program: &str) -> Option<PathBuf> {
         .flat_map(std::env::split_paths)
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
+}
+
+/// Where images built on `route` go: rustup's beside the host's, Debian's
+/// in a folder of their own (another rustc, another build of `core`).
+pub fn target_dir(route: Route, root: &Path) -> PathBuf {
+    match route {
+        Route::Rustup => root.join("target"),
+        Route::Debian => root.join("target").join("debian-route"),
+    }
 }
 
 /// A `cargo build` of `packages` for the aarch64 target on `route`, writing
