@@ -86,6 +86,20 @@ pub fn minimize(mut ops: Vec<Op>) -> Vec<Op> {
     ops
 }
 
+/// `len` pseudo-random bytes from `seed` (xorshift), the input of sequence
+/// `seed` of the soak and of the heap check.
+pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Decodes `bytes` into calls and runs them ([`run`]).
 pub fn run_bytes(bytes: &[u8]) -> Result<(), String> {
     run(&decode(bytes))
@@ -169,6 +183,13 @@ impl Run {
     fn pick(&self, raw: u8) -> Option<usize> {
         let open: Vec<usize> = (0..self.m.handles.len()).filter(|&i| self.m.handles[i].open).collect();
         (!open.is_empty()).then(|| open[raw as usize % open.len()])
+    }
+
+    /// The node and key of the pager VMO the handle `raw` picks, if it picks
+    /// one.
+    fn pick_pager(&self, raw: u8) -> Option<(usize, u64)> {
+        let node = self.m.handles[self.pick(raw)?].node;
+        Some((node, self.keys[node]?))
     }
 
     /// The open, mapped handle `raw` picks, and an offset in its mapping.
@@ -333,9 +354,7 @@ impl Run {
                 Ok(())
             }
             Op::WriteBack { handle } => {
-                let Some(h) = self.pick(handle) else { return Ok(()) };
-                let node = self.m.handles[h].node;
-                let Some(key) = self.keys[node] else { return Ok(()) };
+                let Some((node, key)) = self.pick_pager(handle) else { return Ok(()) };
                 let size = self.m.nodes[node].size;
                 self.check_dirty(node, key)?;
                 self.h.begin_write_back(key, size);
@@ -345,18 +364,14 @@ impl Run {
                 self.check_dirty(node, key)
             }
             Op::WritebackBegin { handle } => {
-                let Some(h) = self.pick(handle) else { return Ok(()) };
-                let node = self.m.handles[h].node;
-                let Some(key) = self.keys[node] else { return Ok(()) };
+                let Some((node, key)) = self.pick_pager(handle) else { return Ok(()) };
                 self.check_dirty(node, key)?;
                 self.h.begin_write_back(key, self.m.nodes[node].size);
                 self.m.writeback_begun(node);
                 self.check_dirty(node, key)
             }
             Op::WritebackEnd { handle } => {
-                let Some(h) = self.pick(handle) else { return Ok(()) };
-                let node = self.m.handles[h].node;
-                let Some(key) = self.keys[node] else { return Ok(()) };
+                let Some((node, key)) = self.pick_pager(handle) else { return Ok(()) };
                 self.h.end_write_back(key, self.m.nodes[node].size);
                 self.m.writeback_ended(node);
                 self.check_dirty(node, key)

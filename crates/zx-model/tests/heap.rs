@@ -19,24 +19,11 @@ static HEAP: Cap<System> = Cap::new(System, usize::MAX);
 /// How many random bytes a sequence decodes (about 100 calls).
 const INPUT: usize = 800;
 
-/// Sequence `seed`'s random bytes (xorshift).
-fn input(seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..INPUT)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn sequences_give_back_every_heap_byte() {
-    zx_model::run_bytes(&input(0)).expect("the first sequence agrees with the model");
+    zx_model::run_bytes(&zx_model::seeded_bytes(0, INPUT)).expect("the first sequence agrees with the model");
     for seed in 1..=40 {
-        let ops = zx_model::decode(&input(seed));
+        let ops = zx_model::decode(&zx_model::seeded_bytes(seed, INPUT));
         let before = HEAP.allocated();
         let result = zx_model::run(&ops);
         let after = HEAP.allocated();

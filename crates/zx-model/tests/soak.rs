@@ -23,7 +23,7 @@ fn soak() {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let (mut seed, mut calls) = (first, 0);
     loop {
-        let ops = zx_model::decode(&input(seed));
+        let ops = zx_model::decode(&zx_model::seeded_bytes(seed, INPUT));
         calls += ops.len();
         if zx_model::run(&ops).is_err() {
             // Panics while minimizing are expected: keep them quiet.
@@ -40,17 +40,4 @@ fn soak() {
         }
     }
     println!("soak: {} sequences ({calls} calls) agreed with the model", seed - first + 1);
-}
-
-/// The random bytes of sequence `seed` (xorshift).
-fn input(seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..INPUT)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
