@@ -55,6 +55,8 @@ pub mod fatal;
 #[cfg(target_os = "none")]
 pub mod fault;
 #[cfg(target_os = "none")]
+mod frame_ops;
+#[cfg(target_os = "none")]
 pub mod power;
 #[cfg(target_os = "none")]
 pub mod process;

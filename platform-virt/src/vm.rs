@@ -58,16 +58,30 @@ impl FrameAllocator for PhysFrames {
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) }
     }
 
+    /// The blocks `DC ZVA` zeroes whole ([`crate::frame_ops::zva_block`]), the
+    /// bytes around them with stores.
     fn zero(&self, frame: PhysAddr, offset: usize, len: usize) {
-        // SAFETY: as in `read`.
-        unsafe { core::ptr::write_bytes(frame_ptr(frame, offset, len), 0, len) }
+        let start = frame_ptr(frame, offset, len) as usize;
+        let end = start + len;
+        let (first, last) = match crate::frame_ops::zva_block() {
+            Some(block) => (start.next_multiple_of(block).min(end), (end & !(block - 1)).max(start)),
+            None => (end, end),
+        };
+        // SAFETY: as in `read`; the ranges below lie in `[start, end)`.
+        unsafe {
+            core::ptr::write_bytes(start as *mut u8, 0, first - start);
+            if first < last {
+                crate::frame_ops::zero_blocks(first, last);
+            }
+            core::ptr::write_bytes(last.max(first) as *mut u8, 0, end - last.max(first));
+        }
     }
 
     fn copy(&self, dst: PhysAddr, src: PhysAddr) {
-        let n = PAGE_SIZE as usize;
         assert_ne!(dst, src);
+        let n = PAGE_SIZE as usize;
         // SAFETY: two distinct whole frames vm-core owns, identity-mapped.
-        unsafe { core::ptr::copy_nonoverlapping(frame_ptr(src, 0, n), frame_ptr(dst, 0, n), n) }
+        unsafe { crate::frame_ops::copy_page(frame_ptr(dst, 0, n), frame_ptr(src, 0, n)) }
     }
 }
 
