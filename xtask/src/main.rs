@@ -1,7 +1,7 @@
 //! `cargo xtask`: set-up, images, QEMU.
 //!
 //! ```text
-//! cargo xtask run  [IMAGE] [--cpu CPU] [--mem MIB] [--smp N] [--el2]   boot an image (default: block_pager)
+//! cargo xtask run  [IMAGE] [--cpu CPU] [--mem MIB] [--smp N] [--el2] [--debug]   boot an image (default: block_pager), release unless --debug
 //! cargo xtask test                                                      every host test and QEMU test
 //! cargo xtask qemu [IMAGE] [options] [-- QEMU ARGS]                     boot with extra QEMU arguments
 //! cargo xtask gdb  [IMAGE] [options]                                    boot halted, waiting for gdb on :1234
@@ -94,9 +94,9 @@ fn main() {
 fn usage() -> String {
     let images: Vec<&str> = IMAGES.iter().map(|(name, _, _)| *name).collect();
     format!(
-        "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N] [--el2]
+        "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N] [--el2] [--debug]
   qemu [IMAGE] [same options] [-- extra QEMU arguments]
-  gdb  [IMAGE] [same options]
+  gdb  [IMAGE] [same options] (a debug build unless told otherwise)
   test
   soak [--seconds N] [--seed S]
   miri
@@ -114,22 +114,45 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
 }
 
-/// Installs what is missing and builds every image; returns their folder.
-fn build_images() -> Result<PathBuf, String> {
+/// How the images are built: release (optimised, with debug info, the
+/// workspace's release profile) for `run`, `qemu` and benches; debug for
+/// `gdb`; `test` boots both, since optimisation changes the orderings the
+/// tests should see.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Profile {
+    Debug,
+    Release,
+}
+
+impl Profile {
+    /// Cargo's folder of the profile's artefacts.
+    fn dir(self) -> &'static str {
+        match self {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        }
+    }
+}
+
+/// Installs what is missing and builds every image in `profile`; returns
+/// their folder.
+fn build_images(profile: Profile) -> Result<PathBuf, String> {
     let route = toolchain::choose_route()?;
     toolchain::ensure(route)?;
     let root = root();
     let target_dir = toolchain::target_dir(route, &root);
     let mut packages: Vec<&str> = IMAGES.iter().map(|(_, p, _)| *p).collect();
     packages.dedup();
-    println!("xtask: building images for {} ({route:?} route)", toolchain::TARGET);
-    let status = toolchain::image_build_command(route, &root, &packages, &target_dir)
-        .status()
-        .map_err(|e| format!("running cargo: {e}"))?;
+    println!("xtask: building images for {}, {} ({route:?} route)", toolchain::TARGET, profile.dir());
+    let mut build = toolchain::image_build_command(route, &root, &packages, &target_dir);
+    if profile == Profile::Release {
+        build.arg("--release");
+    }
+    let status = build.status().map_err(|e| format!("running cargo: {e}"))?;
     if !status.success() {
         return Err(format!("building the images failed: {status}"));
     }
-    Ok(target_dir.join(toolchain::TARGET).join("debug"))
+    Ok(target_dir.join(toolchain::TARGET).join(profile.dir()))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -146,6 +169,7 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
     };
     let mut name = DEFAULT_IMAGE.to_string();
     let (mut cpu, mut mem, mut smp, mut el2) = ("cortex-a72".to_string(), 128, None, false);
+    let mut profile = if mode == BootMode::Gdb { Profile::Debug } else { Profile::Release };
     let mut it = ours.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{arg} needs a value"));
@@ -154,6 +178,7 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
             "--mem" => mem = value()?.parse().map_err(|_| "--mem takes MiB")?,
             "--smp" => smp = Some(value()?.parse().map_err(|_| "--smp takes a count")?),
             "--el2" => el2 = true,
+            "--debug" => profile = Profile::Debug,
             image if !image.starts_with('-') => name = image.to_string(),
             other => return Err(format!("unknown option {other}\n{}", usage())),
         }
@@ -161,7 +186,7 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
     let Some(&(_, _, cores)) = IMAGES.iter().find(|(n, _, _)| *n == name) else {
         return Err(format!("no image named {name}\n{}", usage()));
     };
-    let dir = build_images()?;
+    let dir = build_images(profile)?;
     let mut boot = Boot::new(dir.join(&name), &cpu, mem);
     boot.smp = smp.unwrap_or(cores);
     boot.el2 = el2;
@@ -393,25 +418,28 @@ fn test() -> Result<i32, String> {
     let miri = checks::miri(&root);
     println!("miri ... {}", miri.describe());
     let fuzzed = fuzz::ci()?;
-    let dir = build_images()?;
-    println!("xtask: QEMU tests");
     let (mut passed, mut failed) = (0, 0);
-    for (boot, expect) in qemu_tests(&dir) {
-        if let Some(path) = &boot.disk {
-            disk::create(path)?;
-        }
-        let run = qemu::run(&boot, HANG_LIMIT, false)?;
-        match judge(&run, &boot, &expect) {
-            None => {
-                passed += 1;
-                println!("qemu {} ... ok", boot.describe());
+    for profile in [Profile::Debug, Profile::Release] {
+        let dir = build_images(profile)?;
+        println!("xtask: QEMU tests, {} images", profile.dir());
+        for (boot, expect) in qemu_tests(&dir) {
+            if let Some(path) = &boot.disk {
+                disk::create(path)?;
             }
-            Some(why) => {
-                failed += 1;
-                println!("qemu {} ... FAILED: {why}", boot.describe());
-                println!("  command: {}", describe_command(&boot.command()));
-                for line in run.output.lines() {
-                    println!("    {line}");
+            let run = qemu::run(&boot, HANG_LIMIT, false)?;
+            let what = format!("{} {}", boot.describe(), profile.dir());
+            match judge(&run, &boot, &expect) {
+                None => {
+                    passed += 1;
+                    println!("qemu {what} ... ok");
+                }
+                Some(why) => {
+                    failed += 1;
+                    println!("qemu {what} ... FAILED: {why}");
+                    println!("  command: {}", describe_command(&boot.command()));
+                    for line in run.output.lines() {
+                        println!("    {line}");
+                    }
                 }
             }
         }
