@@ -19,11 +19,15 @@ pub enum DcOp {
 }
 
 /// The instructions translation-table and cache code issues. TLB
-/// maintenance is always broadcast to the inner shareable domain: other
-/// cores may hold any translation.
+/// maintenance that makes a change visible is broadcast to the inner
+/// shareable domain: other cores may hold any translation. The local forms
+/// only drop a stale entry stricter than the table's from this CPU's TLBs
+/// (a spurious fault after a relaxation, which needs no broadcast).
 pub trait Maintenance: Send + Sync {
     fn dsb_ishst(&self);
     fn dsb_ish(&self);
+    /// `DSB NSH`: completes this CPU's local TLB maintenance.
+    fn dsb_nsh(&self);
     fn dsb_sy(&self);
     fn isb(&self);
     /// `TLBI VALE1IS`: the last-level entry for one VA and ASID
@@ -31,6 +35,8 @@ pub trait Maintenance: Send + Sync {
     fn tlbi_vale1is(&self, operand: u64);
     /// `TLBI ASIDE1IS`: every entry of one ASID (operand: ASID in \[63:48\]).
     fn tlbi_aside1is(&self, operand: u64);
+    /// `TLBI VALE1`: [`Maintenance::tlbi_vale1is`] on this CPU only.
+    fn tlbi_vale1(&self, operand: u64);
     fn dc(&self, op: DcOp, va: u64);
     /// `IC IVAU`: invalidate instruction cache to the point of unification.
     fn ic_ivau(&self, va: u64);
@@ -94,6 +100,11 @@ mod hardware {
             // SAFETY: see above.
             unsafe { asm!("dsb ish", options(nostack, preserves_flags)) }
         }
+        fn dsb_nsh(&self) {
+            check(Op::DsbNsh);
+            // SAFETY: see above.
+            unsafe { asm!("dsb nsh", options(nostack, preserves_flags)) }
+        }
         fn dsb_sy(&self) {
             check(Op::DsbSy);
             // SAFETY: see above.
@@ -108,6 +119,11 @@ mod hardware {
             check(Op::TlbiVale1is(operand));
             // SAFETY: see above.
             unsafe { asm!("tlbi vale1is, {}", in(reg) operand, options(nostack, preserves_flags)) }
+        }
+        fn tlbi_vale1(&self, operand: u64) {
+            check(Op::TlbiVale1(operand));
+            // SAFETY: see above.
+            unsafe { asm!("tlbi vale1, {}", in(reg) operand, options(nostack, preserves_flags)) }
         }
         fn tlbi_aside1is(&self, operand: u64) {
             check(Op::TlbiAside1is(operand));
@@ -145,6 +161,9 @@ impl<X: Maintenance + ?Sized> Maintenance for alloc::sync::Arc<X> {
     fn dsb_ish(&self) {
         (**self).dsb_ish()
     }
+    fn dsb_nsh(&self) {
+        (**self).dsb_nsh()
+    }
     fn dsb_sy(&self) {
         (**self).dsb_sy()
     }
@@ -156,6 +175,9 @@ impl<X: Maintenance + ?Sized> Maintenance for alloc::sync::Arc<X> {
     }
     fn tlbi_aside1is(&self, operand: u64) {
         (**self).tlbi_aside1is(operand)
+    }
+    fn tlbi_vale1(&self, operand: u64) {
+        (**self).tlbi_vale1(operand)
     }
     fn dc(&self, op: DcOp, va: u64) {
         (**self).dc(op, va)
@@ -173,10 +195,12 @@ impl<X: Maintenance + ?Sized> Maintenance for alloc::sync::Arc<X> {
 pub enum Op {
     DsbIshst,
     DsbIsh,
+    DsbNsh,
     DsbSy,
     Isb,
     TlbiVale1is(u64),
     TlbiAside1is(u64),
+    TlbiVale1(u64),
     Dc(DcOp, u64),
     IcIvau(u64),
     /// A translation table entry written.
@@ -210,6 +234,9 @@ impl Maintenance for Recorder {
     fn dsb_ish(&self) {
         self.record(Op::DsbIsh)
     }
+    fn dsb_nsh(&self) {
+        self.record(Op::DsbNsh)
+    }
     fn dsb_sy(&self) {
         self.record(Op::DsbSy)
     }
@@ -221,6 +248,9 @@ impl Maintenance for Recorder {
     }
     fn tlbi_aside1is(&self, operand: u64) {
         self.record(Op::TlbiAside1is(operand))
+    }
+    fn tlbi_vale1(&self, operand: u64) {
+        self.record(Op::TlbiVale1(operand))
     }
     fn dc(&self, op: DcOp, va: u64) {
         self.record(Op::Dc(op, va))

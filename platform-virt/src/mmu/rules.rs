@@ -7,7 +7,9 @@
 //!   address: it must be made invalid, then `DSB ISHST`, a TLBI covering it,
 //!   and `DSB ISH` must complete before a valid value is written again;
 //! - every TLBI follows a `DSB ISHST` issued after the last table write;
-//! - every TLBI is followed by a `DSB ISH` before the sequence ends.
+//! - every TLBI is followed by a `DSB ISH` before the sequence ends (a
+//!   local `TLBI VALE1` by a `DSB NSH` or stronger); a local TLBI never
+//!   counts towards break-before-make, which other CPUs' TLBs must see.
 //!
 //! Host tests check the sequences a `Recorder` logged; on the target,
 //! `checking` feeds the real ones to a [`Checker`] per CPU as they
@@ -76,11 +78,17 @@ pub struct Checker {
     breaking: BTreeMap<u64, (EntryWrite, Stage)>,
     stores_since_dsb: bool,
     tlbi_pending: bool,
+    local_tlbi_pending: bool,
 }
 
 impl Checker {
     pub const fn new() -> Checker {
-        Checker { breaking: BTreeMap::new(), stores_since_dsb: false, tlbi_pending: false }
+        Checker {
+            breaking: BTreeMap::new(),
+            stores_since_dsb: false,
+            tlbi_pending: false,
+            local_tlbi_pending: false,
+        }
     }
 
     /// The next instruction of the sequence.
@@ -110,11 +118,20 @@ impl Checker {
                 self.tlbi_pending = true;
                 self.advance(Stage::Synced, Stage::Flushed, |w| covers(op, w));
             }
+            Op::TlbiVale1(_) => {
+                if self.stores_since_dsb {
+                    return Err(Violation::TlbiBeforeDsb(*op));
+                }
+                self.local_tlbi_pending = true;
+            }
             Op::DsbIsh => {
                 self.tlbi_pending = false;
+                self.local_tlbi_pending = false;
                 self.breaking.retain(|_, (_, stage)| *stage != Stage::Flushed);
             }
-            Op::DsbSy | Op::Isb | Op::Dc(..) | Op::IcIvau(_) => {}
+            Op::DsbNsh => self.local_tlbi_pending = false,
+            Op::DsbSy => self.local_tlbi_pending = false,
+            Op::Isb | Op::Dc(..) | Op::IcIvau(_) => {}
         }
         Ok(())
     }
@@ -130,7 +147,7 @@ impl Checker {
 
     /// The end of the sequence: no TLBI may be left uncompleted.
     pub fn finish(&self) -> Result<(), Violation> {
-        if self.tlbi_pending {
+        if self.tlbi_pending || self.local_tlbi_pending {
             return Err(Violation::TlbiNotCompleted);
         }
         Ok(())

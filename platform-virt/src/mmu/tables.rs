@@ -248,6 +248,30 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         self.maint.isb();
     }
 
+    /// Drops this CPU's TLB entries of `va`: after a change that only
+    /// relaxed the entry, a stale stricter one here would fault again
+    /// (others' faults drop theirs the same way), and no other CPU needs to
+    /// see anything (Arm ARM D8.14: relaxing permissions or setting the
+    /// access flag needs no break-before-make and no broadcast).
+    fn invalidate_locally(&self, va: u64) {
+        self.maint.dsb_ishst();
+        self.maint.tlbi_vale1(tlbi_operand(va, self.asid));
+        self.maint.dsb_nsh();
+        self.maint.isb();
+    }
+
+    /// Whether `new` only relaxes `old`: the same page and memory type,
+    /// no permission or access flag taken away.
+    fn only_relaxes(old: Descriptor, new: Descriptor) -> bool {
+        let (a, b) = (old.attributes(), new.attributes());
+        old.output_address() == new.output_address()
+            && a.memory == b.memory
+            && (!a.writable || b.writable)
+            && (!a.executable || b.executable)
+            && (!old.hardware_writable() || new.hardware_writable())
+            && (!a.accessed || b.accessed)
+    }
+
     fn leaf(pa: u64, perms: Perms, memory: MemoryType) -> Descriptor {
         Descriptor::page(pa, LeafAttributes::new(memory, perms.write, perms.execute))
     }
@@ -296,8 +320,12 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
             self.maint.dsb_ishst();
             self.maint.isb();
         } else if old.output_address() == pa {
-            self.update(slot, |cur| Self::touched(Self::repermit(cur, perms), access));
-            self.invalidate(&[va], false);
+            let (old, new) = self.update(slot, |cur| Self::touched(Self::repermit(cur, perms), access));
+            if Self::only_relaxes(old, new) {
+                self.invalidate_locally(va);
+            } else {
+                self.invalidate(&[va], false);
+            }
         } else {
             self.store(slot, Descriptor::INVALID);
             self.invalidate(&[va], false);
@@ -466,7 +494,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
                     Access::Execute => a.executable,
                 }
         };
-        let (old, new) = self.update(slot, |cur| {
+        let (_, new) = self.update(slot, |cur| {
             if allows(cur) {
                 cur.with_accessed(true).with_dirty(cur.attributes().dirty || access == Access::Write)
             } else {
@@ -476,11 +504,9 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         if !allows(new) {
             return false;
         }
-        if old.hardware_writable() != new.hardware_writable() {
-            // A stale read-only entry would only fault again, but drop it so
-            // the retried write goes through.
-            self.invalidate(&[va & !(PAGE - 1)], false);
-        }
+        // This CPU faulted on an entry that allows the access now (it or
+        // another CPU just relaxed it): whatever it holds of `va` is stale.
+        self.invalidate_locally(va & !(PAGE - 1));
         true
     }
 

@@ -136,6 +136,51 @@ fn the_rule_checker_catches_each_mistake() {
     );
 }
 
+/// A local TLBI only clears this CPU's TLB: it never stands in for the
+/// broadcast of break-before-make, and it too must be completed.
+#[test]
+fn a_local_tlbi_does_not_break_before_make() {
+    let d = Descriptor::page(0x4000_0000, LeafAttributes::new(MemoryType::Normal, true, false));
+    let moved = Descriptor::page(0x4000_1000, d.attributes()).0;
+    let (break_, make) = (write(0x100, VA, d.0, 0), write(0x100, VA, 0, moved));
+    let Op::Write(w) = make else { unreachable!() };
+    let local = Op::TlbiVale1(operand(VA));
+    assert_eq!(check(&[break_, Op::DsbIshst, local, Op::DsbNsh, make]), Err(Violation::RemadeTooEarly(w)));
+    assert_eq!(check(&[Op::DsbIshst, local]), Err(Violation::TlbiNotCompleted));
+    assert_eq!(check(&[break_, local, Op::DsbNsh]), Err(Violation::TlbiBeforeDsb(local)));
+    assert_eq!(check(&[Op::DsbIshst, local, Op::DsbNsh, Op::Isb]), Ok(()));
+}
+
+/// Relaxing an entry (write permission granted, the access flag or dirty
+/// state set) needs no broadcast: the CPU that resolves the fault drops its
+/// own stale entry, with a local TLBI, whether or not it made the change
+/// (another CPU's fault may have). Taking permission away broadcasts.
+#[test]
+fn relaxations_invalidate_locally_and_restrictions_broadcast() {
+    let (s, _tables, rec) = space();
+    let broadcast = |log: &[Op]| log.iter().any(|op| matches!(op, Op::TlbiVale1is(_) | Op::TlbiAside1is(_)));
+    s.map(VA, 0x4000_0000, RO, None).unwrap();
+    rec.take();
+    s.map(VA, 0x4000_0000, RW, Some(Access::Write)).unwrap();
+    let log = rec.take();
+    assert!(!broadcast(&log) && log.contains(&Op::TlbiVale1(operand(VA))), "read-only to writable: {log:?}");
+    assert_eq!(check(&log), Ok(()));
+    s.map(VA, 0x4000_0000, RO, None).unwrap();
+    let log = rec.take();
+    assert!(log.contains(&Op::TlbiVale1is(operand(VA))), "writable to read-only broadcasts: {log:?}");
+    assert_eq!(check(&log), Ok(()));
+    // A writable-clean page: the first write's fault, then a second CPU's
+    // stale fault on the same, already dirty entry.
+    s.map(VA, 0x4000_0000, RW, None).unwrap();
+    rec.take();
+    for _ in 0..2 {
+        assert!(s.resolve_access_fault(VA, Access::Write));
+        let log = rec.take();
+        assert!(!broadcast(&log) && log.contains(&Op::TlbiVale1(operand(VA))), "{log:?}");
+        assert_eq!(check(&log), Ok(()));
+    }
+}
+
 #[test]
 fn unmap_invalidates_only_mapped_pages_with_shifted_operands() {
     let (s, _, rec) = space();
