@@ -85,7 +85,11 @@ pub struct PageRequestPacket {
 /// locks that are leaves of the lock order and never blocks.
 pub trait PagerPort: Send + Sync {
     /// Queues `packet` with the VMO's `key`; returns an id for
-    /// [`PagerPort::cancel_page_request`].
+    /// [`PagerPort::cancel_page_request`]. A READ or DIRTY packet wakes no
+    /// one: vm-core wakes the platform's waiter once it has dropped the
+    /// family lock (a pager woken under it would only spin on that lock to
+    /// supply). A COMPLETE packet, which may be queued as the family goes,
+    /// wakes the port's readers itself.
     fn queue_page_request(&self, key: u64, packet: PageRequestPacket) -> u64;
     /// Withdraws packet `id` if no one has dequeued it yet.
     fn cancel_page_request(&self, id: u64);
@@ -208,12 +212,12 @@ impl Requests {
 
     /// Joins `waiting` to the request covering its page, or makes a request
     /// for `[page, run_end)` up to the next outstanding one and queues its
-    /// packet through `port` with `key`.
-    fn join_or_request(&mut self, waiting: Waiting, run_end: u64, port: &dyn PagerPort, key: u64) {
+    /// packet through `port` with `key`; returns whether it queued one.
+    fn join_or_request(&mut self, waiting: Waiting, run_end: u64, port: &dyn PagerPort, key: u64) -> bool {
         let page = waiting.page;
         if let Some((_, request)) = self.map.range_mut(..=page).next_back().filter(|(_, r)| r.end > page) {
             request.waiters.push(waiting);
-            return;
+            return false;
         }
         let end = self.map.range(page..).next().map_or(run_end, |(&start, _)| start.min(run_end));
         let packet = PageRequestPacket {
@@ -225,6 +229,7 @@ impl Requests {
         let request =
             Request { end, unresolved: end - page, failed: Vec::new(), packet, waiters: vec![waiting] };
         self.map.insert(page, request);
+        true
     }
 
     /// Pages `[start, end)`, none of them resolved before, are resolved now
@@ -460,7 +465,8 @@ impl PageSource {
         let ticket = Ticket::new();
         let waiting = Waiting { page, ticket: ticket.clone(), failed: None };
         let requests = if command == PagerCommand::Read { &mut self.reads } else { &mut self.dirties };
-        requests.join_or_request(waiting, run_end, &*self.port, self.key);
+        // A queued packet's reader is woken once the family lock is dropped.
+        self.wake |= requests.join_or_request(waiting, run_end, &*self.port, self.key);
         Ok(ticket)
     }
 

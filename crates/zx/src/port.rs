@@ -5,7 +5,7 @@
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 
-use vm_core::page_source::{PageRequestPacket, PagerPort};
+use vm_core::page_source::{PageRequestPacket, PagerCommand, PagerPort};
 use vm_core::platform::Waiter;
 use vm_core::Status;
 
@@ -171,15 +171,18 @@ impl Port {
     /// lock is dropped before the wake-up: `port_wait`'s condition takes it
     /// with the waiter's own lock held.
     fn push(&self, packet: PortPacket) -> u64 {
-        let id = {
-            let mut q = self.queue.lock();
-            q.next_id += 1;
-            let id = q.next_id;
-            q.user += usize::from(packet.packet_type == ZX_PKT_TYPE_USER);
-            q.packets.push_back((id, packet));
-            id
-        };
+        let id = self.enqueue(packet);
         self.waiter.wake_all();
+        id
+    }
+
+    /// Appends `packet`, waking no one; returns its id.
+    fn enqueue(&self, packet: PortPacket) -> u64 {
+        let mut q = self.queue.lock();
+        q.next_id += 1;
+        let id = q.next_id;
+        q.user += usize::from(packet.packet_type == ZX_PKT_TYPE_USER);
+        q.packets.push_back((id, packet));
         id
     }
 
@@ -215,8 +218,15 @@ impl Port {
 }
 
 impl PagerPort for Port {
+    /// READ and DIRTY packets wake no one: vm-core wakes the waiter once
+    /// it has dropped the family lock ([`PagerPort::queue_page_request`]).
     fn queue_page_request(&self, key: u64, packet: PageRequestPacket) -> u64 {
-        self.push(PortPacket::page_request_packet(key, packet))
+        let queued = PortPacket::page_request_packet(key, packet);
+        if packet.command == PagerCommand::Complete {
+            self.push(queued)
+        } else {
+            self.enqueue(queued)
+        }
     }
 
     fn cancel_page_request(&self, id: u64) {
@@ -227,7 +237,6 @@ impl PagerPort for Port {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vm_core::page_source::PagerCommand;
 
     #[test]
     fn packets_round_trip_through_the_c_layout() {
