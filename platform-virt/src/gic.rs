@@ -133,7 +133,7 @@ pub(crate) fn init_this_cpu() {
     gic.cpu.ctlr.write(CTLR::ENABLE_GRP0::SET + CTLR::ENABLE_GRP1::SET);
 }
 
-/// Whether [`init`] found a GIC to wake `WFI` with.
+/// Whether waits sleep in `WFI`: the boot found a GICv2 to wake them.
 pub fn wakes_wfi() -> bool {
     GIC.get().is_some()
 }

@@ -56,7 +56,7 @@ pub mod fatal;
 #[cfg(target_os = "none")]
 pub mod fault;
 #[cfg(target_os = "none")]
-pub mod gic;
+mod gic;
 #[cfg(target_os = "none")]
 pub mod power;
 #[cfg(target_os = "none")]

@@ -1,11 +1,11 @@
 //! vm-core's [`Waiter`] on aarch64: `WFI` to sleep, woken by the GIC's
-//! software-generated interrupt ([`crate::gic`]) and by the virtual timer
+//! software-generated interrupt (the crate's `gic` module) and by the virtual timer
 //! for a deadline; `WFE`/`SEV` where there is no GIC to drive. The generic
 //! timer's virtual count is the clock.
 //!
 //! Interrupts stay masked: `WFI` waits only while no physical interrupt is
 //! pending, whatever `PSTATE.I` says (Arm ARM, "Wait For Interrupt"), and
-//! the waiter acknowledges what woke it itself ([`crate::gic::drain`]).
+//! the waiter acknowledges what woke it itself (`gic::drain`).
 //!
 //! No wake-up is lost. A waiter checks its condition, arms the timer for its
 //! deadline, executes `WFI`, disarms the timer and drains every pending
@@ -36,6 +36,8 @@ use aarch64_cpu::registers::{
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 use vm_core::platform::{Waiter, INFINITE};
+
+pub use crate::gic::wakes_wfi;
 
 /// Waiting on any condition shared between cores: [`Waiter::wake_all`]
 /// wakes every core waiting on any condition.
@@ -97,7 +99,7 @@ impl Waiter for EventWaiter {
     }
 
     fn wait_until_deadline(&self, done: &dyn Fn() -> bool, deadline: u64) -> bool {
-        let wfi = crate::gic::wakes_wfi();
+        let wfi = wakes_wfi();
         loop {
             if done() {
                 return true;

@@ -136,7 +136,7 @@ fn wait_blocks_until_another_cpu_signals(_: &Boot) {
 /// timer, plus at most one SGI sent before the wait began; a spinning core
 /// would come out of thousands. Without a GIC the wait uses `WFE`: none.
 fn expected_wfi_completions(woken_by: core::ops::RangeInclusive<u64>) -> core::ops::RangeInclusive<u64> {
-    if platform_virt::gic::wakes_wfi() {
+    if platform_virt::wait::wakes_wfi() {
         woken_by
     } else {
         0..=0
