@@ -1,5 +1,6 @@
 //! What the device tree tells the platform: RAM, reservations, the console,
-//! the PSCI conduit, CPUs, virtio-mmio slots and the boot arguments.
+//! the PSCI conduit, CPUs, the interrupt controller, virtio-mmio slots and
+//! the boot arguments.
 //!
 //! Plain Rust over the `fdt` crate, tested on the host against a device tree
 //! dumped from QEMU's virt board.
@@ -65,6 +66,21 @@ impl VirtioMmioList {
     }
 }
 
+/// The interrupt controller, by its binding (`arm,gic` and `arm,gic-v3`
+/// in the kernel's device tree bindings): the first two `reg` windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicInfo {
+    /// GICv2 (`arm,cortex-a15-gic`, `arm,gic-400`, …): the distributor and
+    /// the CPU interface.
+    V2 { distributor: u64, cpu_interface: u64 },
+    /// GICv3 (`arm,gic-v3`): the distributor and the redistributors.
+    V3 { distributor: u64, redistributors: u64 },
+}
+
+/// The `compatible` strings of the GICv2 binding that QEMU and common
+/// boards use.
+const GIC_V2_COMPATIBLE: [&str; 3] = ["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"];
+
 /// The facts the platform takes from the device tree.
 #[derive(Clone, Copy)]
 pub struct BootInfo<'a> {
@@ -82,6 +98,8 @@ pub struct BootInfo<'a> {
     pub cpus: usize,
     /// The MPIDRs of the first [`MAX_CPUS`] of them that have a `reg`.
     pub mpidrs: CpuList,
+    /// The interrupt controller, if the tree has a GIC node.
+    pub gic: Option<GicInfo>,
     /// The `virtio,mmio` register windows.
     pub virtio_mmio: VirtioMmioList,
     /// `/chosen/bootargs`, empty when absent.
@@ -134,6 +152,19 @@ impl<'a> BootInfo<'a> {
             mpidrs.mpidrs[mpidrs.len] = mpidr as u64;
             mpidrs.len += 1;
         }
+        let gic = fdt
+            .find_compatible(&GIC_V2_COMPATIBLE)
+            .map(|n| (n, false))
+            .or_else(|| fdt.find_compatible(&["arm,gic-v3"]).map(|n| (n, true)));
+        let gic = gic.and_then(|(node, v3)| {
+            let mut reg = node.reg()?.map(|r| r.starting_address as u64);
+            let (first, second) = (reg.next()?, reg.next()?);
+            Some(if v3 {
+                GicInfo::V3 { distributor: first, redistributors: second }
+            } else {
+                GicInfo::V2 { distributor: first, cpu_interface: second }
+            })
+        });
         let mut virtio_mmio = VirtioMmioList { slots: [PhysRange::new(0, 0); MAX_VIRTIO_MMIO], len: 0 };
         let windows =
             fdt.all_nodes().filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "virtio,mmio")));
@@ -151,6 +182,7 @@ impl<'a> BootInfo<'a> {
             psci,
             cpus: fdt.cpus().count(),
             mpidrs,
+            gic,
             virtio_mmio,
             bootargs: fdt.chosen().bootargs().unwrap_or(""),
         })
@@ -192,6 +224,7 @@ mod tests {
         assert_eq!(info.psci, Some(PsciConduit::Hvc));
         assert_eq!(info.cpus, 2);
         assert_eq!(info.mpidrs.as_slice(), [0, 1]);
+        assert_eq!(info.gic, Some(GicInfo::V2 { distributor: 0x0800_0000, cpu_interface: 0x0801_0000 }));
         assert_eq!(info.dtb, PhysRange::new(0x4000_0000, 0x4000_0000 + VIRT_DTB.len() as u64));
         assert_eq!(info.bootargs, "");
         assert_eq!(info.reserved.total(), 0);
@@ -211,6 +244,7 @@ mod tests {
         assert_eq!(info.cpus, 12);
         assert_eq!(info.mpidrs.as_slice(), [0, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(info.ram.total(), 128 << 20);
+        assert_eq!(info.gic, Some(GicInfo::V3 { distributor: 0x0800_0000, redistributors: 0x080a_0000 }));
     }
 
     #[test]

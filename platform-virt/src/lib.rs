@@ -4,7 +4,8 @@
 //! crate, a PL011 console behind `log`, a heap and a frame allocator from
 //! `buddy_system_allocator` over the RAM the tree reports, the MMU with
 //! vm-core's address spaces on it, SMP, exception vectors that resolve page
-//! faults, a virtio block device (`virtio-drivers`), PSCI and semihosting
+//! faults, cores that sleep in `WFI` until a GICv2 SGI or
+//! the timer wakes them, a virtio block device (`virtio-drivers`), PSCI and semihosting
 //! power-off, and the QEMU test harness.
 //!
 //! The parts that are plain Rust (device tree reading, the memory map, the
@@ -26,7 +27,7 @@
 //! | caches | `cache` (`cache::CpuCaches`) over `mmu::maintenance` (the instructions) |
 //! | memory | `frames` (the frame allocator, `frames::global`) |
 //! | faults as values, the end of a run | `fault`, `fatal` (reports, the panic handler) |
-//! | devices and this CPU | `block` (virtio-blk), `console`, `power`, `cpu` |
+//! | devices and this CPU | `block` (virtio-blk), `console`, `gic` (wake-ups), `power`, `cpu` |
 //! | facts | `boot_info`, `memory_map`, `esr` |
 //!
 //! `mmu::maintenance` sits below `cache`, which sits below the rest of
@@ -56,6 +57,8 @@ pub mod fatal;
 pub mod fault;
 #[cfg(target_os = "none")]
 mod frame_ops;
+#[cfg(target_os = "none")]
+mod gic;
 #[cfg(target_os = "none")]
 pub mod power;
 #[cfg(target_os = "none")]

@@ -3,6 +3,7 @@
 
 use crate::boot_info::{fdt_total_size, BootInfo};
 use crate::frames::{self, Frames, FRAME_SIZE};
+use crate::gic::Wakeups;
 use crate::memory_map::{PhysRange, RangeSet};
 use crate::{fatal, power, println};
 use buddy_system_allocator::LockedHeap;
@@ -97,9 +98,10 @@ extern "C" fn platform_entry(x0: u64, entry_el: u64) -> ! {
     }
     crate::mmu::hw::enable(&info.ram);
     crate::wait::enable_event_stream();
+    let wakeups = crate::gic::init(info.gic);
     crate::smp::start(&info.mpidrs);
     let boot = Boot { info, entry_el: entry_el as u8, image, heap, frame_ranges };
-    print_memory_map(&boot);
+    print_memory_map(&boot, wakeups);
     // SAFETY: every image defines `__platform_virt_main` with `entry!`, which
     // gives it exactly this signature.
     let status = unsafe { __platform_virt_main(&boot) };
@@ -117,7 +119,7 @@ fn carve_memory(info: &BootInfo, image: PhysRange) -> Result<(PhysRange, RangeSe
     Ok((heap, free))
 }
 
-fn print_memory_map(boot: &Boot) {
+fn print_memory_map(boot: &Boot, wakeups: Wakeups) {
     println!(
         "platform-virt: started at EL{}, running at EL1, {} CPU(s), bootargs \"{}\"",
         boot.entry_el, boot.info.cpus, boot.info.bootargs
@@ -141,6 +143,14 @@ fn print_memory_map(boot: &Boot) {
         if hw.access_flag { "yes" } else { "no" },
         if hw.dirty { "yes" } else { "no" }
     );
+    match wakeups {
+        Wakeups::Gic => println!(
+            "wait: WFI, woken by GICv2 SGI {} and the virtual timer (PPI {})",
+            crate::gic::WAKE_SGI,
+            crate::gic::VTIMER_PPI
+        ),
+        Wakeups::None(why) => println!("wait: WFE ({why}); under TCG waiting cores spin"),
+    }
     let free = boot.frames().free_count();
     println!("frame allocator: {free} free frames ({} KiB)", free as u64 * FRAME_SIZE / 1024);
 }

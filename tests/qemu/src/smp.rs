@@ -1,7 +1,8 @@
 //! SMP: every CPU of the device tree starts at EL1 with its MMU on, its own
 //! index, MPIDR and stack; closures run where they are sent, in order; a
 //! spin lock holds under contention from every CPU; and a wait through
-//! vm-core's `Waiter` blocks one CPU until another signals it. The xtask
+//! vm-core's `Waiter` blocks one CPU until another signals it, asleep in
+//! `WFI` (with a GIC): woken by its deadline or by `wake_all`. The xtask
 //! passes QEMU's `-smp` as `cpus=` in the boot arguments.
 #![no_std]
 #![no_main]
@@ -12,7 +13,7 @@ use aarch64_cpu::registers::{CurrentEL, Readable, MPIDR_EL1, SCTLR_EL1};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use platform_virt::smp::{cpu_count, cpu_index, mpidr, run_on, run_on_all};
-use platform_virt::wait::EventWaiter;
+use platform_virt::wait::{wfi_completions, EventWaiter};
 use platform_virt::Boot;
 use spin::Mutex;
 use vm_core::platform::Waiter;
@@ -24,6 +25,8 @@ platform_virt::test_image!(
     work_runs_on_the_cpu_it_is_sent_to_in_order,
     contended_spin_lock_counts_exactly,
     wait_blocks_until_another_cpu_signals,
+    a_wait_with_a_deadline_sleeps_until_it,
+    a_sleeping_cpu_is_woken_by_wake_all,
 );
 
 fn every_cpu_is_online(boot: &Boot) {
@@ -126,4 +129,56 @@ fn wait_blocks_until_another_cpu_signals(_: &Boot) {
     assert_eq!(VALUE.load(Ordering::Relaxed), 0x5eed_cafe, "the signaller's write is seen");
     assert!(CHECKS.load(Ordering::Relaxed) >= 2, "a check found no signal, a later one found it");
     signaller.join();
+}
+
+/// How many `WFI`s CPU `cpu` comes out of while it waits for nothing but a
+/// deadline that nobody else wakes it before: with a GIC, one for the
+/// timer, plus at most one SGI sent before the wait began; a spinning core
+/// would come out of thousands. Without a GIC the wait uses `WFE`: none.
+fn expected_wfi_completions(woken_by: core::ops::RangeInclusive<u64>) -> core::ops::RangeInclusive<u64> {
+    if platform_virt::wait::wakes_wfi() {
+        woken_by
+    } else {
+        0..=0
+    }
+}
+
+fn a_wait_with_a_deadline_sleeps_until_it(_: &Boot) {
+    const WAIT_NS: u64 = 20_000_000;
+    let (timed_out, late_enough, wfis) = run_on(1, || {
+        let before = wfi_completions(1);
+        let deadline = EventWaiter.now() + WAIT_NS;
+        let met = EventWaiter.wait_until_deadline(&|| false, deadline);
+        (!met, EventWaiter.now() >= deadline, wfi_completions(1) - before)
+    })
+    .join();
+    assert!(timed_out, "a condition that never holds times out");
+    assert!(late_enough, "the wait lasts until its deadline");
+    assert!(expected_wfi_completions(1..=2).contains(&wfis), "{wfis} WFI completions for one deadline");
+}
+
+fn a_sleeping_cpu_is_woken_by_wake_all(_: &Boot) {
+    static WAITING: AtomicBool = AtomicBool::new(false);
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    let waiter = run_on(1, || {
+        EventWaiter.wait_until(&|| {
+            WAITING.store(true, Ordering::Release);
+            FLAG.load(Ordering::Acquire)
+        });
+        FLAG.load(Ordering::Acquire)
+    });
+    // CPU 1 sends no wake-up when it starts waiting: spin for it.
+    while !WAITING.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    // Nobody wakes CPU 1 while CPU 0 sleeps to a deadline: it sleeps too.
+    let before = wfi_completions(1);
+    let deadline = EventWaiter.now() + 20_000_000;
+    assert!(!EventWaiter.wait_until_deadline(&|| false, deadline));
+    let idle_wfis = wfi_completions(1) - before;
+    assert!(expected_wfi_completions(0..=1).contains(&idle_wfis), "{idle_wfis} WFI completions while idle");
+    // Its wait has no deadline, so only the wake-up can end it.
+    FLAG.store(true, Ordering::Release);
+    EventWaiter.wake_all();
+    assert!(waiter.join(), "the woken CPU sees the flag");
 }
