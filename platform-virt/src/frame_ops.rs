@@ -8,7 +8,7 @@ use core::arch::asm;
 
 /// The size in bytes of the block `DC ZVA` zeroes, or `None` where the
 /// instruction is prohibited (`DCZID_EL0.DZP`, bit 4).
-pub fn zva_block() -> Option<usize> {
+fn zva_block() -> Option<usize> {
     let dczid: u64;
     // SAFETY: reading DCZID_EL0 has no side effects (EL1 may always read it).
     unsafe { asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack, preserves_flags)) };
@@ -16,17 +16,28 @@ pub fn zva_block() -> Option<usize> {
     (dczid & 1 << 4 == 0).then(|| 4 << (dczid & 0xf))
 }
 
-/// Zeroes `[start, end)` with `DC ZVA`.
+/// Zeroes the `len` bytes at `start`: the whole `DC ZVA` blocks among them
+/// with `DC ZVA`, the bytes around them with stores.
 ///
 /// # Safety
-/// `[start, end)` is writable normal memory nothing else uses, and both ends
-/// are multiples of [`zva_block`]'s size (which must be `Some`).
-pub unsafe fn zero_blocks(start: usize, end: usize) {
-    let block = zva_block().expect("DC ZVA is permitted");
-    for va in (start..end).step_by(block) {
-        // SAFETY: the caller's contract: `va` starts a whole block of
-        // memory it may overwrite.
-        unsafe { asm!("dc zva, {}", in(reg) va, options(nostack, preserves_flags)) };
+/// The bytes are writable normal memory nothing else uses meanwhile.
+pub unsafe fn zero(start: *mut u8, len: usize) {
+    let (start, end) = (start as usize, start as usize + len);
+    let (first, last, block) = match zva_block() {
+        Some(block) => {
+            let first = start.next_multiple_of(block).min(end);
+            (first, (end & !(block - 1)).max(first), block)
+        }
+        None => (end, end, 1),
+    };
+    // SAFETY: the caller's contract; `start <= first <= last <= end`, and
+    // `[first, last)` is whole blocks.
+    unsafe {
+        core::ptr::write_bytes(start as *mut u8, 0, first - start);
+        for va in (first..last).step_by(block) {
+            asm!("dc zva, {}", in(reg) va, options(nostack, preserves_flags));
+        }
+        core::ptr::write_bytes(last as *mut u8, 0, end - last);
     }
 }
 

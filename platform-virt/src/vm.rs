@@ -58,23 +58,9 @@ impl FrameAllocator for PhysFrames {
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) }
     }
 
-    /// The blocks `DC ZVA` zeroes whole ([`crate::frame_ops::zva_block`]), the
-    /// bytes around them with stores.
     fn zero(&self, frame: PhysAddr, offset: usize, len: usize) {
-        let start = frame_ptr(frame, offset, len) as usize;
-        let end = start + len;
-        let (first, last) = match crate::frame_ops::zva_block() {
-            Some(block) => (start.next_multiple_of(block).min(end), (end & !(block - 1)).max(start)),
-            None => (end, end),
-        };
-        // SAFETY: as in `read`; the ranges below lie in `[start, end)`.
-        unsafe {
-            core::ptr::write_bytes(start as *mut u8, 0, first - start);
-            if first < last {
-                crate::frame_ops::zero_blocks(first, last);
-            }
-            core::ptr::write_bytes(last.max(first) as *mut u8, 0, end - last.max(first));
-        }
+        // SAFETY: as in `read`.
+        unsafe { crate::frame_ops::zero(frame_ptr(frame, offset, len), len) }
     }
 
     fn copy(&self, dst: PhysAddr, src: PhysAddr) {

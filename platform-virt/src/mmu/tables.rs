@@ -633,6 +633,11 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
 
     fn prepare(&self, va: u64) -> Result<(), Status> {
         Self::check_range(va & !(PAGE - 1), PAGE).unwrap_or_else(|_| refused("prepare", va, PAGE));
+        // Tables are freed only with the address space: once linked, the
+        // walk finds them without the lock, which only creating needs.
+        if self.leaf_slot(va, false)?.is_some() {
+            return Ok(());
+        }
         let _guard = self.lock.lock();
         Ok(self.leaf_slot(va, true).map(drop)?)
     }
