@@ -30,6 +30,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use smallvec::SmallVec;
 
 use crate::page_list::{DirtyState, Entry, Item, PageList};
 use crate::platform::{FrameAllocator, PhysAddr};
@@ -60,13 +61,15 @@ struct CowNode {
 /// anything. Frames left over are returned on drop.
 pub(crate) struct Reserve<'a> {
     frames: &'a dyn FrameAllocator,
-    spare: Vec<PhysAddr>,
+    /// Inline for the one or two frames of a fault: no heap allocation.
+    spare: SmallVec<[PhysAddr; 2]>,
 }
 
 impl<'a> Reserve<'a> {
     /// Takes `count` frames, or none and NO_MEMORY.
+    #[inline]
     pub fn new(frames: &'a dyn FrameAllocator, count: u64) -> Result<Reserve<'a>, Status> {
-        let mut reserve = Reserve { frames, spare: Vec::new() };
+        let mut reserve = Reserve { frames, spare: SmallVec::new() };
         for _ in 0..count {
             reserve.spare.push(frames.alloc().ok_or(Status::NoMemory)?);
         }

@@ -50,10 +50,6 @@ mod shuttle_aware {
         pub(crate) fn get_mut(&mut self) -> &mut T {
             self.inner.get_mut()
         }
-
-        pub(crate) fn into_inner(self) -> T {
-            self.inner.into_inner()
-        }
     }
 
     impl<T> Deref for MutexGuard<'_, T> {

@@ -675,28 +675,30 @@ impl Vmar {
     /// for `access` (`NOT_FOUND`, `ACCESS_DENIED`).
     pub(crate) fn fault_target(&self, va: u64, access: crate::fault::Access) -> Result<FaultTarget, Status> {
         let tree = self.space.tree.lock();
-        let (mapping, at) = self.mapping_at(&tree, va)?;
-        let run = mapping.run(at).ok_or(Status::NotFound)?;
+        let (mapping, run, generation) = self.mapping_at(&tree, va)?;
         if !run.perms.contains(access.required()) {
             return Err(Status::AccessDenied);
         }
-        let generation = mapping.generation_at(va).ok_or(Status::NotFound)?;
         Ok(FaultTarget { vmo_offset: mapping.offset_of(va), mapping, generation })
     }
 
-    /// The mapping covering `va` in this region or below, and the start of
-    /// its run there; `NOT_FOUND` if there is none.
-    fn mapping_at(&self, tree: &Tree, va: u64) -> Result<(Arc<Mapping>, u64), Status> {
+    /// The mapping covering `va` in this region or below, its run there and
+    /// its generation; `NOT_FOUND` if there is none.
+    fn mapping_at(&self, tree: &Tree, va: u64) -> Result<(Arc<Mapping>, Run, u64), Status> {
         let mut id = self.id;
         loop {
             let region = tree.regions.get(&id).ok_or(Status::NotFound)?;
             let (&at, child) = region.children.range(..=va).next_back().ok_or(Status::NotFound)?;
-            if va - at >= tree.extent(at, child) {
-                return Err(Status::NotFound);
-            }
             match child {
-                Child::Region(sub) => id = *sub,
-                Child::Mapping(mapping) => return Ok((mapping.clone(), at)),
+                Child::Region(sub) if va - at < tree.regions[sub].size => id = *sub,
+                Child::Mapping(mapping) => {
+                    let (run, generation) = mapping
+                        .run_and_generation(at)
+                        .filter(|(run, _)| va - at < run.len)
+                        .ok_or(Status::NotFound)?;
+                    return Ok((mapping.clone(), run, generation));
+                }
+                Child::Region(_) => return Err(Status::NotFound),
             }
         }
     }
@@ -705,7 +707,7 @@ impl Vmar {
     /// reports such as a fatal page fault's.
     pub fn vmo_at(&self, va: u64) -> Option<(Arc<Vmo>, u64)> {
         let tree = self.space.tree.lock();
-        let (mapping, _) = self.mapping_at(&tree, va).ok()?;
+        let (mapping, ..) = self.mapping_at(&tree, va).ok()?;
         Some((mapping.vmo().clone(), mapping.offset_of(va)))
     }
 }

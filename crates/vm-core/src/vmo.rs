@@ -256,6 +256,7 @@ impl Vmo {
             source,
             hints: Default::default(),
             reclaim_events: 0,
+            lent: false,
         };
         Ok(Arc::new(Vmo {
             ctx: ctx.clone(),
@@ -279,7 +280,7 @@ impl Vmo {
     /// lock is dropped, wakes the waiters whose tickets it resolved.
     fn locked<R>(&self, f: impl FnOnce(&mut Family, &Notices) -> R) -> R {
         let mut fam = self.family.lock();
-        let notices = Notices::new(&*self.ctx.frames);
+        let mut notices = Notices::new(&*self.ctx.frames);
         let result = f(&mut fam, &notices);
         notices.deliver();
         let wake = fam.source.as_mut().is_some_and(PageSource::take_wake);
@@ -814,6 +815,7 @@ impl Vmo {
                     } else {
                         Self::snapshot_of(fam, notices, leaf, base + offset, size, base + parent_size)
                     };
+                    fam.lent = true;
                     let view = fam.add_view(View::new(child, None, CachePolicy::Cached, true));
                     // Counted under the lock `set_cache_policy` checks it under.
                     self.children.fetch_add(1, Ordering::SeqCst);
@@ -936,10 +938,16 @@ impl Vmo {
                 (Content::Own(frame, _), false) => {
                     Ok(FaultPage { frame, writable: fam.maps_writable(leaf, content) })
                 }
-                (Content::Shared(frame), false) => Ok(FaultPage { frame, writable: false }),
-                (Content::Zero, false) => Ok(FaultPage { frame: self.ctx.zero_frame(), writable: false }),
+                (Content::Shared(frame), false) => {
+                    fam.lent = true;
+                    Ok(FaultPage { frame, writable: false })
+                }
+                (Content::Zero, false) => {
+                    fam.lent = true;
+                    Ok(FaultPage { frame: self.ctx.zero_frame(), writable: false })
+                }
                 (_, true) => {
-                    let needed = match fam.write_need(leaf, page) {
+                    let needed = match fam.write_need_of(leaf, page, content) {
                         Need::Ready => 0,
                         Need::Frame => 1,
                         need => return Err(fam.wait_to_write(need, leaf, page, page + PAGE_SIZE)),

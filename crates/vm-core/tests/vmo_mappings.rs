@@ -32,14 +32,17 @@ fn zero_unmaps_whole_pages_only() {
 #[test]
 fn first_write_replaces_the_zero_page() {
     let m = machine();
-    let v = vmo(&m, 2);
+    let v = vmo(&m, 3);
     let r = Recorder::on(&v);
     v.write(P + 3, &[1]).unwrap();
-    assert_eq!(r.take(), vec![Unmap(P, P)]);
-    v.write(P + 4, &[1]).unwrap();
+    assert_eq!(r.take(), vec![], "no translation of the zero frame yet: nobody to tell");
+    assert_eq!(v.lookup_for_fault(0, false).unwrap().frame, m.ctx.zero_frame());
+    v.write(3, &[1]).unwrap();
+    assert_eq!(r.take(), vec![Unmap(0, P)], "the zero frame's translations go");
+    v.write(4, &[1]).unwrap();
     assert_eq!(r.take(), vec![], "an owned page is written in place");
-    v.commit(0, 2 * P).unwrap();
-    assert_eq!(r.take(), vec![Unmap(0, P)]);
+    v.commit(0, 3 * P).unwrap();
+    assert_eq!(r.take(), vec![Unmap(2 * P, P)]);
     v.lookup_for_fault(0, true).unwrap();
     assert_eq!(r.take(), vec![]);
 }
@@ -95,6 +98,8 @@ fn slices_and_references_hear_in_their_own_offsets() {
     assert_eq!(rv.take(), vec![Unmap(P, 2 * P)]);
     assert_eq!(rs.take(), vec![Unmap(0, P)]);
     assert_eq!(rr.take(), vec![Unmap(P, 2 * P)]);
+    // A read fault maps the zero frame where the slice's page 0 was.
+    assert_eq!(s.lookup_for_fault(0, false).unwrap().frame, m.ctx.zero_frame());
     s.write(P, &[1]).unwrap();
     assert_eq!(rs.take(), vec![]);
     s.write(0, &[1]).unwrap();

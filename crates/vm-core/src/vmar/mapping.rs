@@ -110,6 +110,13 @@ impl Mapping {
         self.state.lock().runs.get(&va).copied()
     }
 
+    /// The run that starts at `va` and the current generation, read under
+    /// one hold of the lock (the fault path's view of the mapping).
+    pub fn run_and_generation(&self, va: u64) -> Option<(Run, u64)> {
+        let state = self.state.lock();
+        state.runs.get(&va).map(|&run| (run, state.generation))
+    }
+
     /// The current generation, if `va` lies in one of the runs.
     pub fn generation_at(&self, va: u64) -> Option<u64> {
         let state = self.state.lock();

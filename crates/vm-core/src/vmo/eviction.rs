@@ -86,7 +86,7 @@ impl Family {
 pub(crate) fn evict_from(family: &Evictable, ctx: &VmContext, max: u64) -> u64 {
     let Some(family) = family.upgrade() else { return 0 };
     let mut fam = family.lock();
-    let notices = Notices::new(&*ctx.frames);
+    let mut notices = Notices::new(&*ctx.frames);
     let freed = fam.evict(max, &notices);
     notices.deliver();
     freed

@@ -3,6 +3,7 @@
 
 use alloc::sync::Weak;
 use alloc::vec::Vec;
+use smallvec::SmallVec;
 
 use super::discard::Discard;
 use super::notices::{NoticeKind, Notices, Runs};
@@ -75,6 +76,13 @@ pub(crate) struct Family {
     pub(super) hints: super::eviction::Hints,
     /// Evictions and discards that freed pages (`committed_change_events`).
     pub(super) reclaim_events: u64,
+    /// Whether a translation may map a frame the leaf of its mapping does
+    /// not own: the zero frame, handed to a read fault of a page never
+    /// written, or a page shared copy-on-write, which needs a copy-on-write
+    /// child. Until then a page that gets a new frame was translated
+    /// nowhere, and [`Family::notify_runs`] has no one to tell. Never
+    /// cleared.
+    pub(super) lent: bool,
 }
 
 impl Family {
@@ -130,7 +138,7 @@ impl Family {
     /// [`Self::notify_seeing`] of each of `ranges`, finding the views that
     /// see `node` once for all of them.
     fn notify_seeing_ranges(&self, node: NodeId, ranges: &[(u64, u64)], kind: NoticeKind, out: &Notices) {
-        let mut leaves: Vec<NodeId> = self.views.iter().map(|v| v.node).collect();
+        let mut leaves: SmallVec<[NodeId; 4]> = self.views.iter().map(|v| v.node).collect();
         leaves.sort_unstable();
         leaves.dedup();
         for leaf in leaves {
@@ -159,7 +167,12 @@ impl Family {
 
     /// What a write of `leaf`'s page at page-aligned `offset` needs first.
     pub(super) fn write_need(&self, leaf: NodeId, offset: u64) -> Need {
-        match self.cow.lookup(leaf, offset) {
+        self.write_need_of(leaf, offset, self.cow.lookup(leaf, offset))
+    }
+
+    /// [`Family::write_need`] of a page whose content was just looked up.
+    pub(super) fn write_need_of(&self, leaf: NodeId, offset: u64, content: Content) -> Need {
+        match content {
             Content::Missing { .. } => Need::Read,
             _ if self.needs_approval(leaf, offset) => Need::Approval,
             Content::Own(..) => Need::Ready,
@@ -329,7 +342,7 @@ impl Family {
     /// go on reading the frame (the zero frame, a parent's page) `vmo_read`
     /// no longer reads there.
     pub(super) fn notify_runs(&self, leaf: NodeId, runs: &Runs, out: &Notices) {
-        if !runs.0.is_empty() {
+        if self.lent && !runs.0.is_empty() {
             self.notify_seeing_ranges(leaf, &runs.0, NoticeKind::Unmap, out);
         }
     }

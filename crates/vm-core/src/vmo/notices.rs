@@ -2,7 +2,7 @@
 //! owes and the frames it freed, in that order.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
+use smallvec::SmallVec;
 
 use super::VmoMapping;
 use crate::platform::{FrameAllocator, PhysAddr};
@@ -25,18 +25,19 @@ pub(super) enum NoticeKind {
 /// One mapping call: what to tell whom, for which VMO range.
 type Call = (Arc<dyn VmoMapping>, NoticeKind, u64, u64);
 
+/// Its lists are inline for the few entries of a fault: no heap allocation.
 pub(super) struct Notices<'a> {
-    calls: crate::sync::Mutex<Vec<Call>>,
+    calls: crate::sync::Mutex<SmallVec<[Call; 1]>>,
     frames: &'a dyn FrameAllocator,
-    freed: crate::sync::Mutex<Vec<PhysAddr>>,
+    freed: crate::sync::Mutex<SmallVec<[PhysAddr; 2]>>,
 }
 
 impl<'a> Notices<'a> {
     pub(super) fn new(frames: &'a dyn FrameAllocator) -> Self {
         Notices {
-            calls: crate::sync::Mutex::new(Vec::new()),
+            calls: crate::sync::Mutex::new(SmallVec::new()),
             frames,
-            freed: crate::sync::Mutex::new(Vec::new()),
+            freed: crate::sync::Mutex::new(SmallVec::new()),
         }
     }
 
@@ -51,8 +52,18 @@ impl<'a> Notices<'a> {
         self
     }
 
-    pub(super) fn deliver(self) {
-        for (mapping, kind, offset, len) in self.calls.into_inner() {
+    /// Makes the mapping calls, then frees the frames. Inlined for its
+    /// common case, a change that owes nothing (a read fault); by reference,
+    /// so the caller's `Notices` is not moved (copied) to get here.
+    #[inline]
+    pub(super) fn deliver(&mut self) {
+        if !self.calls.get_mut().is_empty() || !self.freed.get_mut().is_empty() {
+            self.deliver_queued();
+        }
+    }
+
+    fn deliver_queued(&mut self) {
+        for (mapping, kind, offset, len) in self.calls.get_mut().drain(..) {
             // What these changes unmap or share holds nothing the pager must
             // write back: the written state of the translations goes.
             match kind {
@@ -60,7 +71,7 @@ impl<'a> Notices<'a> {
                 NoticeKind::RemoveWrite => mapping.remove_write_vmo_range(offset, len, &mut |_| {}),
             }
         }
-        for frame in self.freed.into_inner() {
+        for frame in self.freed.get_mut().drain(..) {
             self.frames.free(frame);
         }
     }
@@ -90,9 +101,9 @@ impl FrameAllocator for Notices<'_> {
     }
 }
 
-/// Page-aligned runs, built in increasing order.
+/// Page-aligned runs, built in increasing order (inline while there is one).
 #[derive(Default)]
-pub(super) struct Runs(pub(super) Vec<(u64, u64)>);
+pub(super) struct Runs(pub(super) SmallVec<[(u64, u64); 1]>);
 
 impl Runs {
     pub(super) fn add(&mut self, offset: u64) {
