@@ -51,12 +51,82 @@ impl Vmar {
             // The tables first: a fault that finds no memory for them must
             // not have changed the VMO (`Translation::prepare`).
             target.mapping.prepare(va)?;
-            let page = target.mapping.vmo().lookup_for_fault(target.vmo_offset, access == Access::Write)?;
+            let write = access == Access::Write;
+            let (page, took_over) =
+                target.mapping.vmo().lookup_for_mapping_fault(target.vmo_offset, write, &target.mapping)?;
             // A mapping change or VMO invalidation between the lookup and
             // here makes the page stale: look it up again.
-            if target.mapping.install(va, page, target.generation, Some(access))? {
+            let generation = took_over.unwrap_or(target.generation);
+            if target.mapping.install(va, page, generation, Some(access), took_over.is_some())? {
                 return Ok(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::{Machine, MockMmu};
+    use crate::vmar::VmFlags;
+    use crate::vmo::{ChildKind, Vmo, VmoMapping, VmoOptions};
+    use alloc::sync::Arc;
+
+    const P: u64 = PAGE_SIZE;
+
+    /// A fork whose install finds the mapping changed since its lookup (an
+    /// unmap of another page started a generation) removes the read-only
+    /// translation of the shared frame it took over, which would otherwise
+    /// outlive the fork, and the fault then installs the private page.
+    #[test]
+    fn a_fork_that_looks_again_removes_the_translation_it_took_over() {
+        let machine = Machine::new(16);
+        let mmu = Arc::new(MockMmu::with_range(0x10_0000_0000, 1 << 30));
+        let root = Vmar::new_root(&machine.ctx, mmu.clone());
+        let parent = Vmo::create(&machine.ctx, 2 * P, VmoOptions::empty()).unwrap();
+        parent.write(0, &[1]).unwrap();
+        let child = parent.create_child(ChildKind::Snapshot, 0, 2 * P, false).unwrap();
+        let rw = VmFlags::PERM_READ | VmFlags::PERM_WRITE;
+        let va = root.map(rw.into(), 0, &child, 0, 2 * P).unwrap();
+        root.fault(va, Access::Read).unwrap();
+        let shared = mmu.pte(va).unwrap().frame;
+
+        let target = root.fault_target(va, Access::Write).unwrap();
+        let (page, took_over) =
+            child.lookup_for_mapping_fault(target.vmo_offset, true, &target.mapping).unwrap();
+        let generation = took_over.expect("the fork's notice to this mapping was taken over");
+        assert!(generation > target.generation && page.frame != shared);
+        assert_eq!(mmu.pte(va).unwrap().frame, shared, "left for the fault to replace");
+        target.mapping.unmap_vmo_range(P, P, &mut |_| {});
+        assert!(!target.mapping.install(va, page, generation, Some(Access::Write), true).unwrap());
+        assert!(mmu.pte(va).is_none(), "the stale translation went");
+
+        root.fault(va, Access::Write).unwrap();
+        assert_eq!(mmu.pte(va).unwrap().frame, page.frame);
+        let mut byte = [0];
+        child.read(0, &mut byte).unwrap();
+        assert_eq!(byte, [1]);
+    }
+
+    /// A fault that looked a page up before another fault through the same
+    /// mapping forked it must not install what it found: the fork's
+    /// takeover starts a generation, as the notice it replaces would.
+    #[test]
+    fn a_takeover_makes_earlier_lookups_look_again() {
+        let machine = Machine::new(16);
+        let mmu = Arc::new(MockMmu::with_range(0x10_0000_0000, 1 << 30));
+        let root = Vmar::new_root(&machine.ctx, mmu.clone());
+        let vmo = Vmo::create(&machine.ctx, P, VmoOptions::empty()).unwrap();
+        let rw = VmFlags::PERM_READ | VmFlags::PERM_WRITE;
+        let va = root.map(rw.into(), 0, &vmo, 0, P).unwrap();
+
+        // A read looks up the zero page; before it installs, a write forks.
+        let reader = root.fault_target(va, Access::Read).unwrap();
+        let (zero, _) = vmo.lookup_for_mapping_fault(reader.vmo_offset, false, &reader.mapping).unwrap();
+        assert_eq!(zero.frame, machine.ctx.zero_frame());
+        root.fault(va, Access::Write).unwrap();
+        let private = mmu.pte(va).unwrap().frame;
+        assert!(!reader.mapping.install(va, zero, reader.generation, Some(Access::Read), false).unwrap());
+        assert_eq!(mmu.pte(va).unwrap().frame, private, "the zero page did not come back");
     }
 }

@@ -13,10 +13,10 @@
 //! plain spin lock.
 
 #[cfg(not(feature = "shuttle"))]
-pub(crate) use spin::Mutex;
+pub(crate) use spin::{Mutex, MutexGuard};
 
 #[cfg(feature = "shuttle")]
-pub(crate) use shuttle_aware::Mutex;
+pub(crate) use shuttle_aware::{Mutex, MutexGuard};
 
 #[cfg(feature = "shuttle")]
 mod shuttle_aware {

@@ -13,7 +13,7 @@
 //! region of an address space is left, the address space is destroyed: every
 //! mapping is unmapped and lets go of its VMO.
 
-mod mapping;
+pub(crate) mod mapping;
 mod options;
 
 use alloc::collections::BTreeMap;

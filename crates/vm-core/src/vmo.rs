@@ -51,6 +51,7 @@ use crate::page_source::{PageSource, Ticket};
 use crate::platform::{CachePolicy, FrameAllocator, PhysAddr};
 use crate::signals::{Signals, VMO_ZERO_CHILDREN};
 use crate::slab::Slab;
+use crate::vmar::mapping::Mapping;
 use crate::{Status, PAGE_SIZE};
 use discard::Discard;
 pub(crate) use eviction::{evict_from, Evictable};
@@ -925,6 +926,31 @@ impl Vmo {
     /// size → OUT_OF_RANGE; discarded and not locked again → NOT_FOUND; no
     /// frame → NO_MEMORY; the pager's failure or absence → its status.
     pub fn lookup_for_fault(&self, offset: u64, write: bool) -> Result<FaultPage, Status> {
+        self.lookup_for(offset, write, None).map(|(page, _)| page)
+    }
+
+    /// [`Vmo::lookup_for_fault`] for a fault through `mapping`, which
+    /// installs the page itself. The unmap notice of a forked page's old
+    /// frame goes to every mapping but this one, which instead starts a
+    /// new generation ([`Mapping::take_over`]) under the family lock, as
+    /// the notice would have, and gets it back here: its translation of
+    /// the page is stale, and the fault replaces it (break before make)
+    /// under that generation rather than fault again.
+    pub(crate) fn lookup_for_mapping_fault(
+        &self,
+        offset: u64,
+        write: bool,
+        mapping: &Mapping,
+    ) -> Result<(FaultPage, Option<u64>), Status> {
+        self.lookup_for(offset, write, Some(mapping))
+    }
+
+    fn lookup_for(
+        &self,
+        offset: u64,
+        write: bool,
+        faulting: Option<&Mapping>,
+    ) -> Result<(FaultPage, Option<u64>), Status> {
         self.blocking(|fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
             if offset >= size {
@@ -936,15 +962,15 @@ impl Vmo {
             match (content, write) {
                 (Content::Missing { .. }, false) => Err(fam.wait_for_page(leaf, page, page + PAGE_SIZE)),
                 (Content::Own(frame, _), false) => {
-                    Ok(FaultPage { frame, writable: fam.maps_writable(leaf, content) })
+                    Ok((FaultPage { frame, writable: fam.maps_writable(leaf, content) }, None))
                 }
                 (Content::Shared(frame), false) => {
                     fam.lent = true;
-                    Ok(FaultPage { frame, writable: false })
+                    Ok((FaultPage { frame, writable: false }, None))
                 }
                 (Content::Zero, false) => {
                     fam.lent = true;
-                    Ok(FaultPage { frame: self.ctx.zero_frame(), writable: false })
+                    Ok((FaultPage { frame: self.ctx.zero_frame(), writable: false }, None))
                 }
                 (_, true) => {
                     let needed = match fam.write_need_of(leaf, page, content) {
@@ -955,9 +981,13 @@ impl Vmo {
                     let mut reserve = Reserve::new(notices.frames(), needed)?;
                     let mut forked = Runs::default();
                     let frame = Self::own_for_write(fam, leaf, page, &mut reserve, &mut forked);
+                    if let Some(mapping) = faulting {
+                        notices.take_over(mapping, round_down(offset));
+                    }
                     fam.notify_runs(leaf, &forked, notices);
                     fam.note_modified(leaf);
-                    Ok(FaultPage { frame, writable: true })
+                    let generation = faulting.filter(|_| notices.took_over()).map(Mapping::take_over);
+                    Ok((FaultPage { frame, writable: true }, generation))
                 }
             }
         })

@@ -222,3 +222,33 @@ fn shrinking_a_mapped_vmo_makes_faults_out_of_range() {
     assert_eq!(vmo_read(&vmo, 3 * P, 5), b"grown");
     assert_eq!(env.load(va + P, 4), [0; 4]);
 }
+
+/// A copy-on-write fault replaces the faulting mapping's read-only
+/// translation itself (one map, break before make in the MMU), and only the
+/// other mappings that may translate the shared frame are told to unmap it.
+#[test]
+fn a_fork_replaces_its_own_translation_and_unmaps_the_others() {
+    let env = Env::new();
+    let parent = tagged(&env);
+    let child = snapshot(&parent);
+    let (va, other) = (env.map(&child, RW), env.map(&child, RW));
+    assert_eq!(tags(&env, va), [1, 2, 3]);
+    assert_eq!(tags(&env, other), [1, 2, 3]);
+    let shared = env.mmu.pte(va).unwrap().frame;
+    env.mmu.take_log();
+
+    env.store(va, &[9]);
+    let log = env.mmu.take_log();
+    let private = env.mmu.pte(va).unwrap();
+    assert_ne!(private.frame, shared);
+    assert!(private.flags.contains(MmuFlags::WRITE));
+    assert_eq!(
+        log.iter().filter(|op| matches!(op, MmuOp::Map { va: v, .. } if *v == va)).count(),
+        1,
+        "one fault, one install: {log:?}"
+    );
+    assert!(!log.iter().any(|op| matches!(op, MmuOp::Unmap { va: v, .. } if *v == va)), "{log:?}");
+    assert!(env.mmu.pte(other).is_none(), "the other mapping's translation of the shared frame went");
+    assert_eq!(env.load(other, 1), [9]);
+    assert_eq!(vmo_read(&parent, 0, 1), [1]);
+}

@@ -117,6 +117,16 @@ impl Mapping {
         state.runs.get(&va).map(|&run| (run, state.generation))
     }
 
+    /// Starts a new generation for a fault that takes over the unmap notice
+    /// of the page it forked ([`Vmo::lookup_for_mapping_fault`], under the
+    /// family lock): faults that looked the page up before it look again,
+    /// as after the notice. Returns it, for the fault's install.
+    pub fn take_over(&self) -> u64 {
+        let mut state = self.state.lock();
+        state.generation += 1;
+        state.generation
+    }
+
     /// The current generation, if `va` lies in one of the runs.
     pub fn generation_at(&self, va: u64) -> Option<u64> {
         let state = self.state.lock();
@@ -207,20 +217,25 @@ impl Mapping {
     /// WRITE unless the VMO handed the page out writable, as touched by the
     /// faulting `access` ([`Translation::map`]). Returns `false`
     /// without installing anything when the mapping changed since
-    /// `generation` was read: the caller looks the page up again.
+    /// `generation` was read: the caller looks the page up again. With
+    /// `stale` (a fault that took over its notice,
+    /// [`Vmo::lookup_for_mapping_fault`]), the translation of `va` must not
+    /// outlive this: if this does not replace it, it removes it.
     pub fn install(
         &self,
         va: u64,
         page: FaultPage,
         generation: u64,
         access: Option<Access>,
+        stale: bool,
     ) -> Result<bool, Status> {
         let state = self.state.lock();
-        if state.generation != generation {
-            return Ok(false);
-        }
         // The runs only change with the generation, so `va` is still mapped.
-        let Some((_, run)) = Self::run_containing(&state, va) else {
+        let run = Self::run_containing(&state, va);
+        let Some((_, run)) = run.filter(|_| state.generation == generation) else {
+            if stale && run.is_some() {
+                self.remove_stale(state, va);
+            }
             return Ok(false);
         };
         let mut flags = run.perms;
@@ -228,11 +243,26 @@ impl Mapping {
             flags.remove(MmuFlags::WRITE);
         }
         // A run without permissions (MAP_RANGE of a PERM-less mapping)
-        // needs no translation.
+        // needs no translation, and has none to replace.
         if !flags.is_empty() {
-            self.mmu.map(va, page.frame, flags | self.cache(), access)?;
+            if let Err(status) = self.mmu.map(va, page.frame, flags | self.cache(), access) {
+                if stale {
+                    self.remove_stale(state, va);
+                }
+                return Err(status);
+            }
         }
         Ok(true)
+    }
+
+    /// Removes the translation of `va` (a page of one of the runs in
+    /// `state`, whose lock is dropped before the VMO hears of a write
+    /// through it).
+    fn remove_stale(&self, state: crate::sync::MutexGuard<'_, State>, va: u64) {
+        let mut written = Vec::new();
+        self.mmu.unmap(va, PAGE_SIZE, &mut |va| written.push(self.offset_of(va)));
+        drop(state);
+        self.vmo.note_written(&written);
     }
 
     /// MAP_RANGE (digest §2.12, §2.14): installs translations for the pages
@@ -247,7 +277,7 @@ impl Mapping {
             let page_va = va + (offset - first);
             // A change since `generation` stops the prefill; faults fill in
             // what it did not.
-            if self.mmu.query(page_va).is_none() && !self.install(page_va, page, generation, None)? {
+            if self.mmu.query(page_va).is_none() && !self.install(page_va, page, generation, None, false)? {
                 break;
             }
         }

@@ -14,6 +14,19 @@ pub(super) enum NoticeKind {
     RemoveWrite,
 }
 
+/// One mapping call: what to tell whom, for which VMO range.
+type Call = (Arc<dyn VmoMapping>, NoticeKind, u64, u64);
+
+/// The calls queued so far, and the one page a fault takes over.
+#[derive(Default)]
+struct Calls {
+    queued: SmallVec<[Call; 1]>,
+    /// A faulting mapping (its address) and page offset: that mapping
+    /// replaces its own translation of that page, so no unmap of it is
+    /// queued; whether one was left out.
+    taken_over: Option<(usize, u64, bool)>,
+}
+
 /// What a change made under the family lock leaves to do: tell the mappings
 /// that may translate to pages the family let go of or now shares, and only
 /// then return the frames it freed. Both happen before the lock is dropped,
@@ -21,13 +34,10 @@ pub(super) enum NoticeKind {
 /// may already hold) or write a page through one after it became shared.
 ///
 /// It stands in for the frame allocator of the operations that free frames:
-/// their frees wait here for the mapping calls.
-/// One mapping call: what to tell whom, for which VMO range.
-type Call = (Arc<dyn VmoMapping>, NoticeKind, u64, u64);
-
-/// Its lists are inline for the few entries of a fault: no heap allocation.
+/// their frees wait here for the mapping calls. Its lists are inline for
+/// the few entries of a fault: no heap allocation.
 pub(super) struct Notices<'a> {
-    calls: crate::sync::Mutex<SmallVec<[Call; 1]>>,
+    calls: crate::sync::Mutex<Calls>,
     frames: &'a dyn FrameAllocator,
     freed: crate::sync::Mutex<SmallVec<[PhysAddr; 2]>>,
 }
@@ -35,15 +45,37 @@ pub(super) struct Notices<'a> {
 impl<'a> Notices<'a> {
     pub(super) fn new(frames: &'a dyn FrameAllocator) -> Self {
         Notices {
-            calls: crate::sync::Mutex::new(SmallVec::new()),
+            calls: crate::sync::Mutex::new(Calls::default()),
             frames,
             freed: crate::sync::Mutex::new(SmallVec::new()),
         }
     }
 
-    /// Queues `kind` for `mapping`'s `[offset, offset + len)`.
+    /// Queues `kind` for `mapping`'s `[offset, offset + len)`, unless it is
+    /// the unmap of the one page [`Notices::take_over`] named.
     pub(super) fn call(&self, mapping: Arc<dyn VmoMapping>, kind: NoticeKind, offset: u64, len: u64) {
-        self.calls.lock().push((mapping, kind, offset, len));
+        let mut calls = self.calls.lock();
+        if let (NoticeKind::Unmap, Some((who, page, taken))) = (kind, calls.taken_over.as_mut()) {
+            if address(&*mapping) == *who && (offset, len) == (*page, PAGE_SIZE) {
+                *taken = true;
+                return;
+            }
+        }
+        calls.queued.push((mapping, kind, offset, len));
+    }
+
+    /// Names the page at `offset` of `mapping`, which is faulting on it:
+    /// it will replace its translation of the page itself (break before
+    /// make), so [`Notices::call`] leaves out an unmap of just that page
+    /// (a longer unmap goes out whole; the fault then looks again).
+    pub(super) fn take_over(&self, mapping: &dyn VmoMapping, offset: u64) {
+        self.calls.lock().taken_over = Some((address(mapping), offset, false));
+    }
+
+    /// Whether an unmap of the page named by [`Notices::take_over`] was
+    /// left out.
+    pub(super) fn took_over(&self) -> bool {
+        self.calls.lock().taken_over.is_some_and(|(_, _, taken)| taken)
     }
 
     /// The allocator operations use while the lock is held: frees wait
@@ -57,13 +89,13 @@ impl<'a> Notices<'a> {
     /// so the caller's `Notices` is not moved (copied) to get here.
     #[inline]
     pub(super) fn deliver(&mut self) {
-        if !self.calls.get_mut().is_empty() || !self.freed.get_mut().is_empty() {
+        if !self.calls.get_mut().queued.is_empty() || !self.freed.get_mut().is_empty() {
             self.deliver_queued();
         }
     }
 
     fn deliver_queued(&mut self) {
-        for (mapping, kind, offset, len) in self.calls.get_mut().drain(..) {
+        for (mapping, kind, offset, len) in self.calls.get_mut().queued.drain(..) {
             // What these changes unmap or share holds nothing the pager must
             // write back: the written state of the translations goes.
             match kind {
@@ -99,6 +131,11 @@ impl FrameAllocator for Notices<'_> {
     fn copy(&self, dst: PhysAddr, src: PhysAddr) {
         self.frames.copy(dst, src)
     }
+}
+
+/// A mapping's identity: the address of the object.
+fn address(mapping: &dyn VmoMapping) -> usize {
+    mapping as *const dyn VmoMapping as *const () as usize
 }
 
 /// Page-aligned runs, built in increasing order (inline while there is one).
