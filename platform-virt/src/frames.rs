@@ -6,8 +6,8 @@
 //! Frames go out one at a time, and a buddy allocator's single-frame
 //! operation is its slowest (splitting a block, a `BTreeSet` update per
 //! order: about 1,100 instructions a frame). So a stack of free frames sits
-//! in front of it: refilled with one aligned block of [`BATCH`] frames,
-//! drained by [`BATCH`] frames when full. The fault path takes its frame
+//! in front of it: refilled with one aligned block of 32 frames,
+//! drained by 32 frames when full. The fault path takes its frame
 //! from the stack.
 
 use crate::memory_map::PhysRange;

@@ -367,7 +367,9 @@ impl CowTree {
     /// counting up to `cap`, and the first one found (with its offset).
     fn count_viewers(&self, id: NodeId, offset: u64, cap: u64) -> (u64, Option<(NodeId, u64)>) {
         let (mut count, mut first) = (0, None);
-        let mut stack = vec![(id, offset)];
+        // Inline for the shallow trees of a copy-on-write fault.
+        let mut stack: SmallVec<[(NodeId, u64); 8]> = SmallVec::new();
+        stack.push((id, offset));
         while let Some((id, off)) = stack.pop() {
             let node = self.node(id);
             if !node.hidden {

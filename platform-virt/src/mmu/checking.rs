@@ -73,11 +73,19 @@ pub fn start() {
 }
 
 /// Checks `op`, just issued by this CPU, if checking is on.
+#[inline]
 pub(super) fn record(op: Op) {
     if ON.load(Ordering::Acquire) {
-        if let Some(log) = LOGS[crate::cpu::index()].lock().as_mut() {
-            log.step(op);
-        }
+        record_checked(op);
+    }
+}
+
+/// [`record`] while checking: kept out of line, so that the table code
+/// pays one load per operation when nothing checks.
+#[inline(never)]
+fn record_checked(op: Op) {
+    if let Some(log) = LOGS[crate::cpu::index()].lock().as_mut() {
+        log.step(op);
     }
 }
 
