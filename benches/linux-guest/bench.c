@@ -6,9 +6,10 @@
  * Timed with the generic timer's virtual count (CNTVCT_EL0, readable at
  * EL0 on Linux, after an ISB), as the bench image is. Each job sets up
  * untimed, then times `ops` operations `reps` times (kernel command line
- * `reps=` and `pages=`, which Linux hands to init as environment
- * variables), and prints `bench JOB NS NS ...`: ns per operation of each
- * repetition. Anonymous regions are madvise(MADV_NOHUGEPAGE): the jobs
+ * `reps=`, `pages=` and `only=JOB`, which Linux hands to init as
+ * environment variables), and prints `bench JOB NS NS ...`: ns per
+ * operation of each repetition. The jobs that need four CPUs (the
+ * userfaultfd server on CPU 1, the unmap seen by four) run only with four. Anonymous regions are madvise(MADV_NOHUGEPAGE): the jobs
  * compare 4 KiB faults. Then it powers the machine off.
  *
  * Built static by the xtask with Debian's aarch64-linux-gnu-gcc.
@@ -38,6 +39,7 @@
 #define MAP_BYTES (1UL << 20)
 
 static unsigned long reps = 9, pages = 256, freq;
+static const char *only;
 
 static uint64_t ticks(void) {
     uint64_t t;
@@ -84,6 +86,8 @@ static uint64_t load_each_page(char *p, unsigned long n) {
 
 /* Prints one job's line: `rep` returns the ticks of `ops` operations. */
 static void job(const char *name, unsigned long ops, uint64_t (*rep)(void)) {
+    if (only && strcmp(only, name))
+        return;
     printf("bench %s", name);
     for (unsigned long r = 0; r < reps; r++) {
         uint64_t t = rep();
@@ -282,6 +286,28 @@ static uint64_t map_touch(void) {
     return t;
 }
 
+/* memset of each page of a committed buffer: glibc's page zeroing. */
+static char *page_buffer, *page_source;
+
+static uint64_t zero_page(void) {
+    uint64_t t = ticks();
+    for (unsigned long i = 0; i < pages; i++)
+        memset(page_buffer + i * PAGE, 0, PAGE);
+    t = ticks() - t;
+    __asm__ volatile("" ::"r"(page_buffer) : "memory");
+    return t;
+}
+
+/* memcpy of each page of a committed buffer from another. */
+static uint64_t copy_page(void) {
+    uint64_t t = ticks();
+    for (unsigned long i = 0; i < pages; i++)
+        memcpy(page_buffer + i * PAGE, page_source + i * PAGE, PAGE);
+    t = ticks() - t;
+    __asm__ volatile("" ::"r"(page_buffer) : "memory");
+    return t;
+}
+
 static unsigned long env(const char *name, unsigned long fallback) {
     const char *v = getenv(name);
     unsigned long n = v ? strtoul(v, NULL, 10) : 0;
@@ -291,6 +317,7 @@ static unsigned long env(const char *name, unsigned long fallback) {
 int main(void) {
     reps = env("reps", reps);
     pages = env("pages", pages);
+    only = getenv("only");
     __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(freq));
     cpu_set_t online;
     if (sched_getaffinity(0, sizeof online, &online))
@@ -303,23 +330,33 @@ int main(void) {
     job("demand_zero", pages, demand_zero);
     job("zero_read", pages, zero_read);
     job("cow_write", pages, cow_write);
-    job("pager_round_trip", pages, uffd_round_trip);
+    int four = CPU_COUNT(&online) >= 4;
+    if (four)
+        job("pager_round_trip", pages, uffd_round_trip);
     job("dirty_write", pages, write_protect_trap);
     sync_buffer = anon(SYNC_BYTES);
     store_each_page(sync_buffer, SYNC_BYTES / PAGE, 1);
     job("cache_sync_64k", CALLS, cache_sync);
-    pthread_t loaders[3];
-    if (pthread_barrier_init(&start_round, NULL, 4))
-        die("pthread_barrier_init");
-    for (long cpu = 1; cpu <= 3; cpu++)
-        if (pthread_create(&loaders[cpu - 1], NULL, loader, (void *)cpu))
-            die("pthread_create");
-    job("unmap_4_cores", CALLS, unmap_four_cores);
-    shared_page = NULL;
-    pthread_barrier_wait(&start_round);
-    for (int i = 0; i < 3; i++)
-        pthread_join(loaders[i], NULL);
+    if (four && (!only || !strcmp(only, "unmap_4_cores"))) {
+        pthread_t loaders[3];
+        if (pthread_barrier_init(&start_round, NULL, 4))
+            die("pthread_barrier_init");
+        for (long cpu = 1; cpu <= 3; cpu++)
+            if (pthread_create(&loaders[cpu - 1], NULL, loader, (void *)cpu))
+                die("pthread_create");
+        job("unmap_4_cores", CALLS, unmap_four_cores);
+        shared_page = NULL;
+        pthread_barrier_wait(&start_round);
+        for (int i = 0; i < 3; i++)
+            pthread_join(loaders[i], NULL);
+    }
     job("map_touch_1m", CALLS / 4, map_touch);
+    page_buffer = anon(pages * PAGE);
+    page_source = anon(pages * PAGE);
+    store_each_page(page_buffer, pages, 1);
+    store_each_page(page_source, pages, 2);
+    job("zero_page", pages, zero_page);
+    job("copy_page", pages, copy_page);
     printf("bench-done\n");
     fflush(stdout);
     sync();

@@ -5,7 +5,8 @@
 //! the same jobs done by this machine's Linux and their physical limits, in
 //! one run; it prints the table and writes `target/bench/host.json`.
 //! `--quick` runs every job once at small sizes (a check, not a
-//! measurement). `qemu` is [`crate::bench_qemu`].
+//! measurement). `qemu` is [`crate::bench_qemu`], `profile` is
+//! [`crate::profile`].
 
 use std::path::Path;
 use std::process::Command;
@@ -14,7 +15,8 @@ use std::process::Command;
 const HOST_JSON: &str = "target/bench/host.json";
 
 fn usage() -> String {
-    "usage: cargo xtask bench host [--quick] | cargo xtask bench qemu …".to_string()
+    "usage: cargo xtask bench host [--quick] | cargo xtask bench qemu … | cargo xtask bench profile JOB …"
+        .to_string()
 }
 
 /// Runs `cargo xtask bench ARGS`; returns the exit code.
@@ -22,6 +24,7 @@ pub fn run(root: &Path, cargo: &Path, args: &[String]) -> Result<i32, String> {
     match args.first().map(String::as_str) {
         Some("host") => host(root, cargo, &args[1..]),
         Some("qemu") => crate::bench_qemu::run(root, &args[1..]),
+        Some("profile") => crate::profile::run(root, &args[1..]),
         _ => Err(usage()),
     }
 }

@@ -1,8 +1,11 @@
-//! `cargo xtask bench qemu [--reps N] [--pages N] [--cpu CPU]... [--mem MIB] [--tcg-thread single|multi]`:
+//! `cargo xtask bench qemu [--reps N] [--pages N] [--cpu CPU]... [--mem MIB] [--smp N] [--only JOB] [--tcg-thread single|multi]`:
 //! the bench image (`tests/qemu/src/bench.rs`, built release with debug
 //! info) and a stock Debian Linux doing the same jobs ([`linux_guest`]),
-//! booted one after the other on the same `-cpu`, `-smp 4` and `-m`, for
-//! each CPU (default: `cortex-a72`, `max` and `max,pauth-impdef=on`).
+//! booted one after the other on the same `-cpu`, `-smp` (4 unless
+//! `--smp`) and `-m`, for each CPU (default: `cortex-a72`, `max` and
+//! `max,pauth-impdef=on`). With fewer than four cores the jobs that need
+//! them (the pager on core 1, the unmap seen by four cores) are left out
+//! on both sides; `--only JOB` runs one job (to profile it).
 //! `--tcg-thread single` runs every vCPU on one host thread (QEMU's
 //! `-accel tcg,thread=single`) instead of one thread each: on a host with
 //! fewer cores than vCPUs, the default's broadcast TLB invalidations wait
@@ -30,7 +33,8 @@ use std::time::Duration;
 /// with it, with pointer authentication as the architecture specifies it
 /// (QARMA5, slow to emulate) and as QEMU's cheap stand-in.
 const CPUS: [&str; 3] = ["cortex-a72", "max", "max,pauth-impdef=on"];
-/// The cores of both guests: the pager and the shootdown need four.
+/// The cores of both guests unless `--smp` says: the pager and the
+/// shootdown need four.
 const SMP: u32 = 4;
 /// A boot is killed after this long: it has hung.
 const LIMIT: Duration = Duration::from_secs(900);
@@ -44,7 +48,7 @@ struct Job {
     target: Option<f64>,
 }
 
-const JOBS: [Job; 8] = [
+const JOBS: [Job; 10] = [
     Job {
         name: "demand_zero",
         ours: "demand-zero write fault",
@@ -55,9 +59,9 @@ const JOBS: [Job; 8] = [
         name: "zero_read",
         ours: "read fault of the zero page",
         linux: "read of a never-written page",
-        target: None,
+        target: Some(0.25),
     },
-    Job { name: "cow_write", ours: "COW write fault", linux: "write after fork", target: Some(0.5) },
+    Job { name: "cow_write", ours: "COW write fault", linux: "write after fork", target: Some(0.25) },
     Job {
         name: "pager_round_trip",
         ours: "pager fault round trip, pager on core 1",
@@ -88,10 +92,23 @@ const JOBS: [Job; 8] = [
         linux: "mmap + first touch of 1 MiB",
         target: None,
     },
+    Job {
+        name: "zero_page",
+        ours: "zeroing a frame (the fault path's, DC ZVA)",
+        linux: "memset of a 4 KiB page (glibc)",
+        target: Some(1.1),
+    },
+    Job {
+        name: "copy_page",
+        ours: "copying a frame (the COW fault's, LDP/STP)",
+        linux: "memcpy of a 4 KiB page (glibc)",
+        target: Some(1.1),
+    },
 ];
 
 /// The command's options.
-pub const USAGE: &str = "[--reps N] [--pages N] [--mem MIB] [--cpu CPU]... [--tcg-thread single|multi]";
+pub const USAGE: &str =
+    "[--reps N] [--pages N] [--mem MIB] [--cpu CPU]... [--smp N] [--only JOB] [--tcg-thread single|multi]";
 
 /// What the command takes.
 struct Options {
@@ -99,12 +116,23 @@ struct Options {
     pages: u32,
     mem_mib: u32,
     cpus: Vec<String>,
+    smp: u32,
+    /// The one job to run, if not all.
+    only: Option<String>,
     /// `-accel tcg,thread=` this, if given.
     tcg_thread: Option<String>,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
-    let mut o = Options { reps: 9, pages: 256, mem_mib: 256, cpus: Vec::new(), tcg_thread: None };
+    let mut o = Options {
+        reps: 9,
+        pages: 256,
+        mem_mib: 256,
+        cpus: Vec::new(),
+        smp: SMP,
+        only: None,
+        tcg_thread: None,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{arg} needs a value"));
@@ -115,6 +143,12 @@ fn options(args: &[String]) -> Result<Options, String> {
             "--pages" => o.pages = number(value()?)?,
             "--mem" => o.mem_mib = number(value()?)?,
             "--cpu" => o.cpus.push(value()?),
+            "--smp" => o.smp = number(value()?)?,
+            "--only" => {
+                let job = value()?;
+                check_job(&job)?;
+                o.only = Some(job);
+            }
             "--tcg-thread" => match value()?.as_str() {
                 t @ ("single" | "multi") => o.tcg_thread = Some(t.to_string()),
                 _ => return Err("--tcg-thread takes single or multi".into()),
@@ -126,6 +160,15 @@ fn options(args: &[String]) -> Result<Options, String> {
         o.cpus = CPUS.map(String::from).to_vec();
     }
     Ok(o)
+}
+
+/// Fails unless `job` is the name of one of [`JOBS`].
+pub fn check_job(job: &str) -> Result<(), String> {
+    if JOBS.iter().any(|j| j.name == job) {
+        return Ok(());
+    }
+    let names: Vec<&str> = JOBS.iter().map(|j| j.name).collect();
+    Err(format!("{job}: no such job (jobs: {})", names.join(", ")))
 }
 
 /// The repetitions of each job a guest printed, and its aborts per
@@ -205,7 +248,7 @@ fn cell(reps: Option<&Vec<u64>>) -> String {
 
 /// The bench image, built release (with debug info, the workspace's
 /// release profile).
-fn build_image(root: &Path) -> Result<PathBuf, String> {
+pub fn build_image(root: &Path) -> Result<PathBuf, String> {
     let route = toolchain::choose_route()?;
     toolchain::ensure(route)?;
     let target_dir = toolchain::target_dir(route, root);
@@ -245,11 +288,12 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
     let guest = linux_guest::prepare(root)?;
     let machine = machine();
     println!(
-        "xtask: bench on {} ({} cores, load average {}), {}; -smp {SMP} -m {}M, {} repetitions of {} pages",
+        "xtask: bench on {} ({} cores, load average {}), {}; -smp {} -m {}M, {} repetitions of {} pages",
         machine["host_cpu"].as_str().unwrap_or(""),
         machine["host_cores"],
         machine["load_average"].as_str().unwrap_or(""),
         machine["qemu"].as_str().unwrap_or(""),
+        o.smp,
         o.mem_mib,
         o.reps,
         o.pages
@@ -259,7 +303,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
         "xtask: TCG with {threads} thread(s) (--tcg-thread); the figures are QEMU's, not an arm64 machine's"
     );
     println!("xtask: the Linux guest is {}", guest.kernel_package);
-    let bootargs = format!("reps={} pages={}", o.reps, o.pages);
+    let mut bootargs = format!("reps={} pages={}", o.reps, o.pages);
+    if let Some(job) = &o.only {
+        bootargs += &format!(" only={job}");
+    }
     let accel: Vec<String> = match &o.tcg_thread {
         Some(t) => vec!["-accel".into(), format!("tcg,thread={t}")],
         None => Vec::new(),
@@ -268,7 +315,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
     for cpu in &o.cpus {
         let mut ours = Boot::new(image.clone(), cpu, o.mem_mib);
         // Verbatim: `max` here is QEMU's `max`, not `Boot::new`'s.
-        (ours.cpu, ours.smp, ours.bootargs) = (cpu.clone(), SMP, bootargs.clone());
+        (ours.cpu, ours.smp, ours.bootargs) = (cpu.clone(), o.smp, bootargs.clone());
         println!("xtask: -cpu {cpu}: the bench image");
         let mut cmd = ours.command();
         cmd.args(&accel);
@@ -280,14 +327,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
             linux.linux_command(&guest.initrd, &format!("console=ttyAMA0 quiet panic=-1 {bootargs}"));
         cmd.args(&accel);
         let theirs = figures(&qemu::run_command(cmd, LIMIT, false)?, "the Linux guest")?;
-        per_cpu.push(table(cpu, threads, &mine, &theirs));
+        per_cpu.push(table(cpu, o.smp, threads, &mine, &theirs));
     }
     let command = format!("cargo xtask bench qemu {}", args.join(" "));
     let report = json!({
         "command": command.trim_end(),
         "machine": machine,
         "linux_kernel": guest.kernel_package,
-        "smp": SMP,
+        "smp": o.smp,
         "mem_mib": o.mem_mib,
         "tcg_thread": o.tcg_thread.as_deref().unwrap_or("multi (QEMU's default)"),
         "reps": o.reps,
@@ -303,8 +350,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
 }
 
 /// Prints the table of one CPU; returns its JSON.
-fn table(cpu: &str, threads: &str, mine: &Figures, theirs: &Figures) -> Value {
-    println!("\n-cpu {cpu}, -smp {SMP}, TCG {threads}-threaded: median (lowest–highest) per operation");
+fn table(cpu: &str, smp: u32, threads: &str, mine: &Figures, theirs: &Figures) -> Value {
+    println!("\n-cpu {cpu}, -smp {smp}, TCG {threads}-threaded: median (lowest–highest) per operation");
     println!("| job | this project | Linux | ratio | target |");
     println!("|---|---|---|---|---|");
     let mut jobs = Vec::new();
@@ -386,5 +433,9 @@ mod tests {
         let o = options(&["--tcg-thread".into(), "single".into()]).unwrap();
         assert_eq!(o.tcg_thread.as_deref(), Some("single"));
         assert!(options(&["--tcg-thread".into(), "two".into()]).is_err());
+        assert_eq!((o.smp, o.only), (4, None));
+        let o = options(&["--smp".into(), "1".into(), "--only".into(), "cow_write".into()]).unwrap();
+        assert_eq!((o.smp, o.only.as_deref()), (1, Some("cow_write")));
+        assert!(options(&["--only".into(), "cow".into()]).is_err(), "not a job's name");
     }
 }

@@ -19,6 +19,7 @@ mod checks;
 mod disk;
 mod fuzz;
 mod linux_guest;
+mod profile;
 mod qemu;
 mod toolchain;
 

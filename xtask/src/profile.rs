@@ -1,0 +1,204 @@
+//! `cargo xtask bench profile JOB [--cpu CPU] [--pages N]`: where one job of
+//! the QEMU bench image spends its guest instructions.
+//!
+//! QEMU's TCG logs the instructions of every block it translates
+//! (`-d in_asm`) and every block it runs (`-d exec`, with `nochain` so that
+//! chained blocks are logged too). The job's last repetition is timed
+//! between two reads of `CNTVCT_EL0`; everything the CPU ran between them
+//! is counted, per operation (an exception taken, or a page of the
+//! repetition for jobs that take none): guest instructions, blocks (each
+//! ends in a branch; an indirect one costs TCG a lookup), exclusive loads
+//! (spin locks and atomics), barriers and TLB invalidations, and the
+//! instructions of each function of the image. Counts, not times: they do
+//! not move from run to run, so a change shows without a benchmark's noise.
+//! The image boots with one CPU, so the log is of that CPU alone.
+
+use crate::qemu::{self, Boot};
+use object::{Object, ObjectSymbol, SymbolKind};
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+const USAGE: &str = "usage: cargo xtask bench profile JOB [--cpu CPU] [--pages N]";
+
+/// A text symbol of the image: start, size, demangled name.
+struct Symbol {
+    start: u64,
+    size: u64,
+    name: String,
+}
+
+/// The image's functions, by address.
+fn symbols(image: &Path) -> Result<Vec<Symbol>, String> {
+    let data = fs::read(image).map_err(|e| format!("reading {}: {e}", image.display()))?;
+    let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", image.display()))?;
+    let mut symbols: Vec<Symbol> = file
+        .symbols()
+        .filter(|s| s.kind() == SymbolKind::Text)
+        .filter_map(|s| {
+            let name = format!("{:#}", rustc_demangle::demangle(s.name().ok()?));
+            Some(Symbol { start: s.address(), size: s.size().max(1), name })
+        })
+        .collect();
+    symbols.sort_by_key(|s| s.start);
+    Ok(symbols)
+}
+
+fn function(symbols: &[Symbol], pc: u64) -> &str {
+    let i = symbols.partition_point(|s| s.start <= pc);
+    match i.checked_sub(1).map(|i| &symbols[i]) {
+        Some(s) if pc < s.start + s.size => &s.name,
+        _ => "(no symbol)",
+    }
+}
+
+/// What a QEMU log holds: each block's instructions (mnemonic, operands)
+/// by start address, the last translation winning, and the blocks run, in
+/// order.
+#[derive(Default)]
+struct Log {
+    blocks: HashMap<u64, Vec<(String, String)>>,
+    runs: Vec<u64>,
+}
+
+fn parse(text: &str) -> Log {
+    let mut log = Log::default();
+    let mut block: Option<(u64, Vec<(String, String)>)> = None;
+    for line in text.lines() {
+        if let Some(run) = line.strip_prefix("Trace ") {
+            // `Trace 0: 0xHOST [FLAGS/PC/...] ...`
+            let pc = run.split('[').nth(1).and_then(|f| f.split('/').nth(1));
+            if let Some(pc) = pc.and_then(|pc| u64::from_str_radix(pc, 16).ok()) {
+                log.runs.push(pc);
+            }
+        } else if let Some(insn) = line.strip_prefix("0x") {
+            // `0xPC:  ENCODING  MNEMONIC OPERANDS`
+            let mut words = insn.split_whitespace();
+            let pc = words.next().and_then(|pc| u64::from_str_radix(pc.trim_end_matches(':'), 16).ok());
+            let (Some(pc), Some(_encoding), Some(mnemonic)) = (pc, words.next(), words.next()) else {
+                continue;
+            };
+            let operands = words.collect::<Vec<_>>().join(" ");
+            block.get_or_insert_with(|| (pc, Vec::new())).1.push((mnemonic.to_string(), operands));
+            continue;
+        }
+        if let Some((pc, insns)) = block.take() {
+            log.blocks.insert(pc, insns);
+        }
+    }
+    if let Some((pc, insns)) = block {
+        log.blocks.insert(pc, insns);
+    }
+    log
+}
+
+/// The instructions counted by kind, besides the total.
+const KINDS: [(&str, &[&str]); 6] = [
+    ("exclusive loads (locks, atomics)", &["ldxr", "ldaxr", "ldxrb", "ldaxrb", "ldxp", "ldaxp"]),
+    (
+        "atomic instructions (LSE)",
+        &["cas", "casa", "casal", "casl", "swp", "swpa", "swpal", "ldadd", "ldaddal", "ldaddl"],
+    ),
+    ("indirect branches and returns", &["ret", "br", "blr"]),
+    ("barriers (DSB, DMB, ISB)", &["dsb", "dmb", "isb"]),
+    ("TLB invalidations", &["tlbi"]),
+    ("DC ZVA", &["dc zva"]),
+];
+
+/// Counts the runs of `log` from `from` to `to` (exclusive) per `ops`.
+fn report(log: &Log, symbols: &[Symbol], from: usize, to: usize, ops: u64) {
+    let mut total = 0u64;
+    let mut kinds = [0u64; KINDS.len()];
+    let mut by_function: HashMap<&str, u64> = HashMap::new();
+    for pc in &log.runs[from..to] {
+        let Some(insns) = log.blocks.get(pc) else { continue };
+        total += insns.len() as u64;
+        *by_function.entry(function(symbols, *pc)).or_default() += insns.len() as u64;
+        for (mnemonic, operands) in insns {
+            let with_op = format!("{mnemonic} {}", operands.split(',').next().unwrap_or(""));
+            for (i, (_, names)) in KINDS.iter().enumerate() {
+                if names.iter().any(|n| *n == mnemonic || *n == with_op.trim_end()) {
+                    kinds[i] += 1;
+                }
+            }
+        }
+    }
+    let per = |n: u64| n as f64 / ops as f64;
+    println!("per operation ({ops} in the timed part of the last repetition):");
+    println!("  {:>9.1}  guest instructions", per(total));
+    println!("  {:>9.1}  blocks run", per((to - from) as u64));
+    for ((what, _), n) in KINDS.iter().zip(kinds) {
+        println!("  {:>9.1}  {what}", per(n));
+    }
+    let mut functions: Vec<_> = by_function.into_iter().collect();
+    functions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    println!("instructions per operation, by function:");
+    for (name, n) in functions.iter().take(40) {
+        // Generic instances spell out their parameters: the start names them.
+        let shown: String = name.chars().take(110).collect();
+        let cut = if shown.len() < name.len() { "…" } else { "" };
+        println!("  {:>9.1}  {shown}{cut}", per(*n));
+    }
+}
+
+/// `cargo xtask bench profile ARGS`.
+pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
+    let (mut job, mut cpu, mut pages) = (None, "max,pauth-impdef=on".to_string(), 64u64);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--cpu" => cpu = it.next().ok_or(USAGE)?.clone(),
+            "--pages" => pages = it.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0).ok_or(USAGE)?,
+            name if job.is_none() && !name.starts_with('-') => job = Some(name.to_string()),
+            _ => return Err(USAGE.into()),
+        }
+    }
+    let job = job.ok_or(USAGE)?;
+    crate::bench_qemu::check_job(&job)?;
+    let image = crate::bench_qemu::build_image(root)?;
+    let log_path = root.join("target").join("bench").join("profile.log");
+    let mut boot = Boot::new(image.clone(), &cpu, 128);
+    (boot.cpu, boot.smp, boot.bootargs) = (cpu.clone(), 1, format!("reps=3 pages={pages} only={job}"));
+    let mut cmd = boot.command();
+    cmd.args(["-d", "in_asm,exec,nochain", "-D"]).arg(&log_path);
+    println!(
+        "xtask: -cpu {cpu}, -smp 1: {job}, 3 repetitions of {pages} pages, QEMU's log to {}",
+        log_path.display()
+    );
+    let run = qemu::run_command(cmd, Duration::from_secs(600), false)?;
+    if !run.output.lines().any(|l| l.trim() == "bench-done") {
+        return Err(format!("the bench image did not finish:\n{}", run.output));
+    }
+    let text = fs::read_to_string(&log_path).map_err(|e| format!("reading {}: {e}", log_path.display()))?;
+    let log = parse(&text);
+    let symbols = symbols(&image)?;
+    let reads_counter = |pc: &u64| {
+        log.blocks.get(pc).is_some_and(|b| b.iter().any(|(m, o)| m == "mrs" && o.contains("cntvct_el0")))
+    };
+    let marks: Vec<usize> = (0..log.runs.len()).filter(|&i| reads_counter(&log.runs[i])).collect();
+    let [.., from, to] = marks[..] else {
+        return Err(format!("{job}: no timed part found in the log"));
+    };
+    let entry = symbols.iter().find(|s| s.name == "exception_dispatch").map(|s| s.start);
+    let exceptions = log.runs[from..to].iter().filter(|&&pc| Some(pc) == entry).count() as u64;
+    report(&log, &symbols, from, to, if exceptions > 0 { exceptions } else { pages });
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_gives_blocks_and_runs() {
+        let text = "IN: \n0x40200000:  aa0003f3  mov      x19, x0\n0x40200004:  d53be040  mrs      x0, cntvct_el0\n\n\
+                    Trace 0: 0x7f00 [0000000000104004/0000000040200000/00000121/ff000200] \n\
+                    Trace 0: 0x7f00 [0000000000104004/0000000040200000/00000121/ff000200] \n";
+        let log = parse(text);
+        assert_eq!(log.runs, [0x4020_0000, 0x4020_0000]);
+        let block = &log.blocks[&0x4020_0000];
+        assert_eq!(block.len(), 2);
+        assert_eq!(block[1], ("mrs".to_string(), "x0, cntvct_el0".to_string()));
+    }
+}
