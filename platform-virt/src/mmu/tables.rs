@@ -204,6 +204,16 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         Ok(Some(Slot { table, index: index(va, 3), va }))
     }
 
+    /// The level 3 slot of `va`'s page if its tables exist; none past the
+    /// VA range, where the walk does not start (the table indices would
+    /// alias an address inside it).
+    fn existing_slot(&self, va: u64) -> Option<Slot> {
+        if va >= VA_SIZE {
+            return None;
+        }
+        self.leaf_slot(va & !(PAGE - 1), false).ok().flatten()
+    }
+
     /// Calls `f` for every valid leaf in `[va, va + len)`, skipping absent
     /// tables whole: the cost follows what is mapped, not the range's size.
     fn for_each_leaf(&self, va: u64, len: u64, mut f: impl FnMut(u64, Slot)) {
@@ -441,10 +451,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
 
     /// The page descriptor translating `va`, if any.
     pub fn leaf_at(&self, va: u64) -> Option<Descriptor> {
-        if va >= VA_SIZE {
-            return None;
-        }
-        let slot = self.leaf_slot(va & !(PAGE - 1), false).ok()??;
+        let slot = self.existing_slot(va)?;
         let d = Descriptor(self.entry(slot).load(SeqCst));
         d.is_page().then_some(d)
     }
@@ -457,7 +464,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         is_set: fn(LeafAttributes) -> bool,
         clear: fn(Descriptor) -> Descriptor,
     ) -> bool {
-        let Ok(Some(slot)) = self.leaf_slot(va & !(PAGE - 1), false) else { return false };
+        let Some(slot) = self.existing_slot(va) else { return false };
         let (old, _) = self.update(slot, |cur| if cur.is_page() { clear(cur) } else { cur });
         let was = old.is_page() && is_set(old.attributes());
         if was {
@@ -484,7 +491,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
     /// succeeds; false when the fault is the VM's (no translation, or one
     /// that does not allow `access`, such as a copy-on-write page).
     pub fn resolve_access_fault(&self, va: u64, access: Access) -> bool {
-        let Ok(Some(slot)) = self.leaf_slot(va & !(PAGE - 1), false) else { return false };
+        let Some(slot) = self.existing_slot(va) else { return false };
         let allows = |d: Descriptor| {
             let a = d.attributes();
             d.is_page()

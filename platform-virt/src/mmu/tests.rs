@@ -457,6 +457,11 @@ fn reserved_leaves_and_addresses_past_the_va_range_fault() {
     let alias = VA | (1 << 48);
     assert_eq!(s.translate(alias, Access::Read, HW), Err(HwFault::Translation { level: 0 }));
     assert_eq!(s.query(alias), None);
+    // The fuzz target's crash-24cafb50: the software access-flag path
+    // resolved a fault at an alias the hardware never walks.
+    assert!(!s.resolve_access_fault(alias, Access::Read), "no fault to resolve past the VA range");
+    assert!(!s.harvest_accessed(alias));
+    assert!(s.harvest_accessed(VA), "the page itself was accessed");
     let pa = leaf_pa(&tables, s.root(), VA);
     let entry = tables.entry(pa & !0xfff, ((pa & 0xfff) / 8) as usize);
     entry.store(leaf(&tables, s.root(), VA).0 & !0b10, core::sync::atomic::Ordering::SeqCst);
