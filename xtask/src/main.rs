@@ -285,7 +285,7 @@ const BLOCK_PAGER_LINES: &[&str] = &[
 ];
 
 /// What the bench image prints when every job ran.
-const BENCH_LINES: &[&str] = &["bench demand_zero ", "bench map_touch_1m ", "bench-done"];
+const BENCH_LINES: &[&str] = &["bench demand_zero ", "bench map_touch_1m ", "bench copy_page ", "bench-done"];
 
 /// An unexpected data abort, with its decoded syndrome.
 const DATA_ABORT_REPORT: &[&str] = &["unexpected exception", "DataAbortSameEl", "ESR_EL1=", "FAR_EL1="];

@@ -45,7 +45,9 @@
 //!    families are never held at once: a supply takes the aux VMO's pages
 //!    under the aux family's lock and releases it before taking the pager
 //!    VMO's.
-//! 3. A mapping's state (runs and generation, [`vmar`]).
+//! 3. A mapping's state (runs and generation, [`vmar`]). Notices take it,
+//!    and so does a fault that takes over its own notice (it starts the
+//!    generation a notice would have, under 2).
 //! 4. An address space's translation tables (the platform's
 //!    [`Translation`](platform::Translation)).
 //! 5. Leaves, which take nothing else: a port's packet queue, the frame

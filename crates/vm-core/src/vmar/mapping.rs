@@ -230,8 +230,9 @@ impl Mapping {
         stale: bool,
     ) -> Result<bool, Status> {
         let state = self.state.lock();
-        // The runs only change with the generation, so `va` is still mapped.
         let run = Self::run_containing(&state, va);
+        // The runs only change with the generation: at `generation`, `va`
+        // is still mapped.
         let Some((_, run)) = run.filter(|_| state.generation == generation) else {
             if stale && run.is_some() {
                 self.remove_stale(state, va);
