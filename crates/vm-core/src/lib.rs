@@ -35,7 +35,10 @@
 //!
 //! 1. An address space's VMAR tree ([`vmar`]). Taken to change or look up
 //!    regions and mappings; cutting a mapping unregisters it from its VMO
-//!    (2). It is dropped before any VMO operation that may allocate or wait:
+//!    (2), and cutting or protecting one holds the VMO's family lock (2)
+//!    across the translations it removes and the dirty state they carried
+//!    (`Vmo::taking_translations`), so no eviction sees a written page as
+//!    Clean in between. It is dropped before any VMO operation that may allocate or wait:
 //!    `op_range` collects the mappings first, the fault path only looks up
 //!    its target.
 //! 2. A VMO family ([`vmo`]): the copy-on-write tree, the views and their

@@ -13,10 +13,10 @@
 //! plain spin lock.
 
 #[cfg(not(feature = "shuttle"))]
-pub(crate) use spin::{Mutex, MutexGuard};
+pub(crate) use spin::Mutex;
 
 #[cfg(feature = "shuttle")]
-pub(crate) use shuttle_aware::{Mutex, MutexGuard};
+pub(crate) use shuttle_aware::Mutex;
 
 #[cfg(feature = "shuttle")]
 mod shuttle_aware {

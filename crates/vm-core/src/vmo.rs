@@ -993,17 +993,19 @@ impl Vmo {
         })
     }
 
-    /// Pages at `offsets` (of this VMO) were written through a mapping whose
-    /// translations of them are going away (an unmap or a protect): on a
-    /// pager VMO they become Dirty, so the writes are not lost to the pager.
-    pub(crate) fn note_written(&self, offsets: &[u64]) {
-        if offsets.is_empty() {
-            return;
-        }
+    /// Runs `take`, which removes or write-protects translations of this
+    /// VMO and reports the offsets of those written through, with the
+    /// family lock held; on a pager VMO those pages become Dirty before it
+    /// is dropped, so the writes are not lost to the pager. Under one lock
+    /// hold: between taking a translation's dirty state and recording it,
+    /// an eviction would find the page Clean and drop it with the write.
+    pub(crate) fn taking_translations<R>(&self, take: impl FnOnce(&mut dyn FnMut(u64)) -> R) -> R {
         let mut fam = self.family.lock();
         let (leaf, base, _) = fam.geometry(self.view);
-        let offsets: Vec<u64> = offsets.iter().map(|&o| base + (o & !(PAGE_SIZE - 1))).collect();
-        fam.absorb_written(leaf, &offsets);
+        let mut written = Vec::new();
+        let result = take(&mut |offset| written.push(base + round_down(offset)));
+        fam.absorb_written(leaf, &written);
+        result
     }
 
     /// Registers a mapping to be told about page changes; returns the

@@ -446,3 +446,38 @@ fn store_fault_vs_op_dirty() {
         World::finish(w);
     });
 }
+
+/// Taking the translation of a page written through it (`take`: an unmap,
+/// a protect) vs an eviction: `take` takes the translation's dirty state,
+/// and the page must be Dirty before any eviction can see it, or the
+/// eviction drops the write with the page as Clean (the stress image
+/// caught this, about one run in forty).
+fn written_page_vs_eviction(take: fn(&World, u64) -> Result<(), Status>) {
+    let w = World::new(1, 0);
+    w.supply(0).unwrap();
+    let root = w.zx.root_vmar();
+    let va = w.zx.vmar_map(root, ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, w.vmo, 0, P).unwrap();
+    // A load maps the Clean page writable-clean; the store then dirties the
+    // translation only, as the hardware's dirty bit does.
+    let mut byte = [0];
+    w.mmu.read(w.zx.root_vmar_object(), va, &mut byte).unwrap();
+    w.mmu.write(w.zx.root_vmar_object(), va + 8, &[0x99]).unwrap();
+    let taker = on("taker", &w, move |w| take(w, va));
+    let evictor = on("evictor", &w, |w| w.zx.context().reclaim());
+    taker.join().unwrap().unwrap();
+    evictor.join().unwrap();
+    assert_eq!(w.dirty_ranges(1), [(0, 1)], "the written page stays, Dirty");
+    w.zx.vmo_read(w.vmo, &mut byte, 8).unwrap();
+    assert_eq!(byte, [0x99]);
+    World::finish(w);
+}
+
+#[test]
+fn unmap_of_a_written_page_vs_eviction() {
+    explore(|| written_page_vs_eviction(|w, va| w.zx.vmar_unmap(w.zx.root_vmar(), va, P)));
+}
+
+#[test]
+fn protect_of_a_written_page_vs_eviction() {
+    explore(|| written_page_vs_eviction(|w, va| w.zx.vmar_protect(w.zx.root_vmar(), ZX_VM_PERM_READ, va, P)));
+}

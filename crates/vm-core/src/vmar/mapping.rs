@@ -135,15 +135,14 @@ impl Mapping {
 
     /// Removes `[va, va + len)` (inside the run starting at `run_va`) and its
     /// translations; the VMO learns which of them were written through
-    /// (once the mapping's lock is dropped). Returns the start of the piece
-    /// after the cut, if any; the piece before it keeps `run_va`.
+    /// ([`Vmo::taking_translations`]). Returns the start of the piece after
+    /// the cut, if any; the piece before it keeps `run_va`.
     pub fn cut(&self, run_va: u64, va: u64, len: u64) -> Option<u64> {
-        let mut written = Vec::new();
-        let after = {
+        self.vmo.taking_translations(|written| {
             let mut state = self.state.lock();
             state.generation += 1;
             let run = state.runs.remove(&run_va)?;
-            self.mmu.unmap(va, len, &mut |va| written.push(self.offset_of(va)));
+            self.mmu.unmap(va, len, &mut |va| written(self.offset_of(va)));
             if va > run_va {
                 let before = Run { len: va - run_va, ..run };
                 state.runs.insert(run_va, before);
@@ -154,9 +153,7 @@ impl Mapping {
                 state.runs.insert(end, after);
                 end
             })
-        };
-        self.vmo.note_written(&written);
-        after
+        })
     }
 
     /// Gives `[va, va + len)` (inside the run starting at `run_va`)
@@ -167,14 +164,13 @@ impl Mapping {
     /// copy-on-write pages or the zero page). Returns the starts of the
     /// resulting runs.
     pub fn protect(&self, run_va: u64, va: u64, len: u64, perms: MmuFlags) -> Vec<u64> {
-        let mut written = Vec::new();
-        let starts = {
+        self.vmo.taking_translations(|written| {
             let mut state = self.state.lock();
             state.generation += 1;
             let Some(run) = state.runs.remove(&run_va) else {
                 return Vec::new();
             };
-            let mut note = |va| written.push(self.offset_of(va));
+            let mut note = |va| written(self.offset_of(va));
             if perms.is_empty() {
                 self.mmu.unmap(va, len, &mut note);
             } else {
@@ -191,9 +187,7 @@ impl Mapping {
                 }
             }
             starts
-        };
-        self.vmo.note_written(&written);
-        starts
+        })
     }
 
     /// Whether every run has been cut away.
@@ -235,7 +229,8 @@ impl Mapping {
         // is still mapped.
         let Some((_, run)) = run.filter(|_| state.generation == generation) else {
             if stale && run.is_some() {
-                self.remove_stale(state, va);
+                drop(state);
+                self.remove_stale(va);
             }
             return Ok(false);
         };
@@ -248,7 +243,8 @@ impl Mapping {
         if !flags.is_empty() {
             if let Err(status) = self.mmu.map(va, page.frame, flags | self.cache(), access) {
                 if stale {
-                    self.remove_stale(state, va);
+                    drop(state);
+                    self.remove_stale(va);
                 }
                 return Err(status);
             }
@@ -256,14 +252,15 @@ impl Mapping {
         Ok(true)
     }
 
-    /// Removes the translation of `va` (a page of one of the runs in
-    /// `state`, whose lock is dropped before the VMO hears of a write
-    /// through it).
-    fn remove_stale(&self, state: crate::sync::MutexGuard<'_, State>, va: u64) {
-        let mut written = Vec::new();
-        self.mmu.unmap(va, PAGE_SIZE, &mut |va| written.push(self.offset_of(va)));
-        drop(state);
-        self.vmo.note_written(&written);
+    /// Removes the translation of `va`, if `va` is still in one of the runs
+    /// (no other mapping's translation can be there then).
+    fn remove_stale(&self, va: u64) {
+        self.vmo.taking_translations(|written| {
+            let state = self.state.lock();
+            if Self::run_containing(&state, va).is_some() {
+                self.mmu.unmap(va, PAGE_SIZE, &mut |va| written(self.offset_of(va)));
+            }
+        })
     }
 
     /// MAP_RANGE (digest §2.12, §2.14): installs translations for the pages
