@@ -114,6 +114,12 @@ impl Frames {
     pub fn free(&self, pa: u64) {
         debug_assert_eq!(pa % FRAME_SIZE, 0, "freeing an unaligned frame");
         let mut inner = self.inner.lock();
+        // The buddy allocator's sets would absorb a second free of a
+        // frame; the stack would hand it out twice.
+        debug_assert!(
+            !inner.stack[..inner.stacked].contains(&((pa / FRAME_SIZE) as usize)),
+            "frame {pa:#x} freed twice"
+        );
         if inner.stacked == STACK {
             inner.drain();
         }
@@ -196,5 +202,16 @@ mod tests {
         let again: BTreeSet<u64> = core::iter::from_fn(|| frames.alloc()).collect();
         assert_eq!(again, taken.into_iter().collect(), "every frame, stacked or drained, comes out again");
         assert_eq!(frames.free_count(), 0);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "freed twice")]
+    fn a_second_free_of_a_stacked_frame_is_caught() {
+        let frames = Frames::new();
+        frames.add_range(PhysRange::new(0x100_0000, 0x100_0000 + 4 * FRAME_SIZE));
+        let pa = frames.alloc().unwrap();
+        frames.free(pa);
+        frames.free(pa);
     }
 }

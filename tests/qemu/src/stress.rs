@@ -133,6 +133,9 @@ const MIX: [(Op, u64); 10] = [
     (Op::Evict, 3),
 ];
 
+/// Operations a failure report lists, the last ones before it.
+const HISTORY: usize = 24;
+
 /// One faulting core: its objects, its random sequence, and what it did.
 struct Core {
     up: UserPager,
@@ -140,6 +143,8 @@ struct Core {
     objects: [Object; 4],
     rng: Rng,
     done: [u64; MIX.len()],
+    /// The last [`HISTORY`] operations: number, operation, object.
+    history: [Option<(u64, Op, Kind)>; HISTORY],
 }
 
 impl Core {
@@ -167,6 +172,7 @@ impl Core {
             ],
             rng: Rng(seed ^ (FAULTERS[i] as u64).wrapping_mul(0xa076_1d64_78bd_642f)),
             done: [0; MIX.len()],
+            history: [None; HISTORY],
         }
     }
 
@@ -176,6 +182,7 @@ impl Core {
         for n in 0..OPS {
             let i = op_at(self.rng.below(total));
             let target = self.rng.below(4) as usize;
+            self.history[n as usize % HISTORY] = Some((n, MIX[i].0, self.objects[target].kind));
             self.step(MIX[i].0, target, n);
             self.done[i] += 1;
         }
@@ -214,8 +221,34 @@ impl Core {
                 let (offset, len) = rng.range(2 * P);
                 let mut bytes = vec![0; len];
                 zx.vmo_read(o.vmo, &mut bytes, at(offset)).unwrap();
-                let difference = first_difference(&bytes, &o.model[offset..]);
-                assert_eq!(difference, None, "core {cpu}, op {n}: vmo_read {:?}+{offset:#x}", o.kind);
+                if let Some(i) = first_difference(&bytes, &o.model[offset..]) {
+                    // What a rare failure needs to be understood: the bytes
+                    // around it, the disk's, the page's dirty state, and
+                    // what this core did last.
+                    let at = offset + i;
+                    let around = |b: &[u8], base: usize| -> Vec<u8> {
+                        b[at.saturating_sub(base)..(at + 8).saturating_sub(base).min(b.len())].to_vec()
+                    };
+                    let disk = match o.kind {
+                        Kind::Paged => around(&self.disk.lock()[(o.first * P) as usize..], 0),
+                        _ => Vec::new(),
+                    };
+                    let page = o.first + at as u64 / P;
+                    let dirty = match o.kind {
+                        Kind::Paged => alloc::format!("{:?}", self.up.dirty_ranges_in(o.vmo, page, 1)),
+                        _ => "-".into(),
+                    };
+                    let mut last: Vec<_> = self.history.iter().flatten().collect();
+                    last.sort_by_key(|h| h.0);
+                    panic!(
+                        "core {cpu}, op {n}: vmo_read {:?}+{offset:#x}: byte {at:#x} (page {page}) reads {:x?}, \
+                         the model says {:x?}, the disk {disk:x?}; the page's dirty ranges {dirty}; \
+                         this core's last operations {last:?}",
+                        o.kind,
+                        around(&bytes, offset),
+                        around(&o.model, 0),
+                    );
+                }
             }
             Op::Remap => {
                 let (first, pages) = rng.pages();
