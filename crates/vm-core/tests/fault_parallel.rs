@@ -9,6 +9,7 @@ mod vmar_support;
 use std::sync::Barrier;
 
 use vm_core::vmar::{VmFlags, VmarOp};
+use vm_core::vmo::Vmo;
 use vmar_support::*;
 
 const PAGES: u64 = 8;
@@ -46,24 +47,38 @@ fn concurrent_zero_page_faults_through_two_mappings_agree() {
                 end.wait();
             }
         });
+        // A failed check must fail the test, not leave the threads waiting
+        // at the next round's barrier: it is kept until they are done.
+        let mut failure = None;
         for round in 0..ROUNDS {
             let vmo = env.vmo(PAGES);
             env.root.map(overwrite, a - ROOT_BASE, &vmo, 0, PAGES * P).unwrap();
             env.root.map(overwrite, b - ROOT_BASE, &vmo, 0, PAGES * P).unwrap();
             start.wait();
             end.wait();
-            for page in 0..PAGES {
-                for t in 0..THREADS {
-                    let offset = page * P + t;
-                    let expected = [round as u8 + 1];
-                    assert_eq!(vmo_read(&vmo, offset, 1), expected);
-                    assert_eq!(env.load(a + offset, 1), expected, "round {round}");
-                    assert_eq!(env.load(b + offset, 1), expected, "round {round}");
-                }
-            }
-            assert_translations_current(env, a, &vmo, PAGES);
-            assert_translations_current(env, b, &vmo, PAGES);
-            assert_eq!(env.machine.used_frames() as u64, PAGES);
+            let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(env, &vmo, round)));
+            failure = failure.or(checked.err());
+        }
+        if let Some(panic) = failure {
+            std::panic::resume_unwind(panic);
         }
     });
+}
+
+/// What round `round` must leave: every byte each thread stored, through
+/// `vmo_read` and both mappings, translations current, one frame a page.
+fn check(env: &Env, vmo: &Vmo, round: u64) {
+    let (a, b) = (ROOT_BASE, ROOT_BASE + PAGES * P);
+    for page in 0..PAGES {
+        for t in 0..THREADS {
+            let offset = page * P + t;
+            let expected = [round as u8 + 1];
+            assert_eq!(vmo_read(vmo, offset, 1), expected);
+            assert_eq!(env.load(a + offset, 1), expected, "round {round}");
+            assert_eq!(env.load(b + offset, 1), expected, "round {round}");
+        }
+    }
+    assert_translations_current(env, a, vmo, PAGES);
+    assert_translations_current(env, b, vmo, PAGES);
+    assert_eq!(env.machine.used_frames() as u64, PAGES);
 }
