@@ -178,7 +178,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
     };
     let marks: Vec<usize> = (0..log.runs.len()).filter(|&i| reads_counter(&log.runs[i])).collect();
     let [.., from, to] = marks[..] else {
-        return Err(format!("{job}: no timed part found in the log"));
+        return Err(format!(
+            "{job}: no timed part in the log (the jobs that need four cores do not run on the one profiled)"
+        ));
     };
     let entry = symbols.iter().find(|s| s.name == "exception_dispatch").map(|s| s.start);
     let exceptions = log.runs[from..to].iter().filter(|&&pc| Some(pc) == entry).count() as u64;
