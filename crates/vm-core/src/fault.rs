@@ -5,8 +5,8 @@
 //! mapping's permissions (`ACCESS_DENIED`), asks the VMO for the page
 //! ([`Vmo::lookup_for_fault`](crate::vmo::Vmo::lookup_for_fault), which
 //! commits, forks or refuses with `OUT_OF_RANGE` beyond the VMO's size) and
-//! installs the translation, having first taken the tables it needs
-//! (`NO_MEMORY` before the VMO changes). A page the VMO does not hand out as writable
+//! installs the translation, a write having first taken the tables it
+//! needs (`NO_MEMORY` before the VMO changes). A page the VMO does not hand out as writable
 //! (the shared zero page, a page still shared copy-on-write) is mapped without
 //! WRITE, so the first write faults again and forks.
 
@@ -48,10 +48,14 @@ impl Vmar {
         let va = addr & !(PAGE_SIZE - 1);
         loop {
             let target = self.fault_target(va, access)?;
-            // The tables first: a fault that finds no memory for them must
-            // not have changed the VMO (`Translation::prepare`).
-            target.mapping.prepare(va)?;
             let write = access == Access::Write;
+            // The tables first for a write, which commits or forks: a fault
+            // that finds no memory for them must not have changed the VMO
+            // (`Translation::prepare`). A read changes nothing there, and its
+            // install takes the tables itself (NO_MEMORY from there).
+            if write {
+                target.mapping.prepare(va)?;
+            }
             let (page, took_over) =
                 target.mapping.vmo().lookup_for_mapping_fault(target.vmo_offset, write, &target.mapping)?;
             // A mapping change or VMO invalidation between the lookup and
