@@ -15,7 +15,7 @@
 
 use crate::qemu::{self, Boot};
 use object::{Object, ObjectSymbol, SymbolKind};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -106,8 +106,25 @@ const KINDS: [(&str, &[&str]); 6] = [
     ("DC ZVA", &["dc zva"]),
 ];
 
+/// How many of `insns` are of each of [`KINDS`].
+fn kinds_of(insns: &[(String, String)]) -> [u64; KINDS.len()] {
+    let mut kinds = [0; KINDS.len()];
+    for (mnemonic, operands) in insns {
+        let with_op = format!("{mnemonic} {}", operands.split(',').next().unwrap_or(""));
+        for (i, (_, names)) in KINDS.iter().enumerate() {
+            if names.iter().any(|n| *n == mnemonic || *n == with_op.trim_end()) {
+                kinds[i] += 1;
+            }
+        }
+    }
+    kinds
+}
+
 /// Counts the runs of `log` from `from` to `to` (exclusive) per `ops`.
 fn report(log: &Log, symbols: &[Symbol], from: usize, to: usize, ops: u64) {
+    // Each block is classified once, however often it ran.
+    let kinds_by_block: HashMap<u64, [u64; KINDS.len()]> =
+        log.blocks.iter().map(|(&pc, insns)| (pc, kinds_of(insns))).collect();
     let mut total = 0u64;
     let mut kinds = [0u64; KINDS.len()];
     let mut by_function: HashMap<&str, u64> = HashMap::new();
@@ -115,13 +132,8 @@ fn report(log: &Log, symbols: &[Symbol], from: usize, to: usize, ops: u64) {
         let Some(insns) = log.blocks.get(pc) else { continue };
         total += insns.len() as u64;
         *by_function.entry(function(symbols, *pc)).or_default() += insns.len() as u64;
-        for (mnemonic, operands) in insns {
-            let with_op = format!("{mnemonic} {}", operands.split(',').next().unwrap_or(""));
-            for (i, (_, names)) in KINDS.iter().enumerate() {
-                if names.iter().any(|n| *n == mnemonic || *n == with_op.trim_end()) {
-                    kinds[i] += 1;
-                }
-            }
+        for (sum, n) in kinds.iter_mut().zip(kinds_by_block[pc]) {
+            *sum += n;
         }
     }
     let per = |n: u64| n as f64 / ops as f64;
@@ -173,10 +185,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
     let text = fs::read_to_string(&log_path).map_err(|e| format!("reading {}: {e}", log_path.display()))?;
     let log = parse(&text);
     let symbols = symbols(&image)?;
-    let reads_counter = |pc: &u64| {
-        log.blocks.get(pc).is_some_and(|b| b.iter().any(|(m, o)| m == "mrs" && o.contains("cntvct_el0")))
-    };
-    let marks: Vec<usize> = (0..log.runs.len()).filter(|&i| reads_counter(&log.runs[i])).collect();
+    let reads_counter: HashSet<u64> = log
+        .blocks
+        .iter()
+        .filter(|(_, b)| b.iter().any(|(m, o)| m == "mrs" && o.contains("cntvct_el0")))
+        .map(|(&pc, _)| pc)
+        .collect();
+    let marks: Vec<usize> = (0..log.runs.len()).filter(|&i| reads_counter.contains(&log.runs[i])).collect();
     let [.., from, to] = marks[..] else {
         return Err(format!(
             "{job}: no timed part in the log (the jobs that need four cores do not run on the one profiled)"

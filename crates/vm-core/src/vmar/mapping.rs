@@ -223,15 +223,28 @@ impl Mapping {
         access: Option<Access>,
         stale: bool,
     ) -> Result<bool, Status> {
+        let installed = self.install_current(va, page, generation, access);
+        if stale && !matches!(installed, Ok(true)) {
+            self.remove_stale(va);
+        }
+        installed
+    }
+
+    /// [`Mapping::install`] at `generation`, leaving a stale translation it
+    /// did not replace to the caller.
+    fn install_current(
+        &self,
+        va: u64,
+        page: FaultPage,
+        generation: u64,
+        access: Option<Access>,
+    ) -> Result<bool, Status> {
         let state = self.state.lock();
-        let run = Self::run_containing(&state, va);
-        // The runs only change with the generation: at `generation`, `va`
-        // is still mapped.
-        let Some((_, run)) = run.filter(|_| state.generation == generation) else {
-            if stale && run.is_some() {
-                drop(state);
-                self.remove_stale(va);
-            }
+        if state.generation != generation {
+            return Ok(false);
+        }
+        // The runs only change with the generation, so `va` is still mapped.
+        let Some((_, run)) = Self::run_containing(&state, va) else {
             return Ok(false);
         };
         let mut flags = run.perms;
@@ -241,13 +254,7 @@ impl Mapping {
         // A run without permissions (MAP_RANGE of a PERM-less mapping)
         // needs no translation, and has none to replace.
         if !flags.is_empty() {
-            if let Err(status) = self.mmu.map(va, page.frame, flags | self.cache(), access) {
-                if stale {
-                    drop(state);
-                    self.remove_stale(va);
-                }
-                return Err(status);
-            }
+            self.mmu.map(va, page.frame, flags | self.cache(), access)?;
         }
         Ok(true)
     }
