@@ -32,12 +32,35 @@ pub unsafe fn zero(start: *mut u8, len: usize) {
     };
     // SAFETY: the caller's contract; `start <= first <= last <= end`, and
     // `[first, last)` is whole blocks.
+    // The edges are empty for a whole frame: no `memset` calls then.
     unsafe {
-        core::ptr::write_bytes(start as *mut u8, 0, first - start);
-        for va in (first..last).step_by(block) {
+        if first > start {
+            core::ptr::write_bytes(start as *mut u8, 0, first - start);
+        }
+        // Four blocks an iteration, a page's 64 in 16: half the loop's
+        // instructions.
+        let mut va = first;
+        while last - va >= 4 * block {
+            asm!(
+                "dc zva, {va}",
+                "add {va}, {va}, {block}",
+                "dc zva, {va}",
+                "add {va}, {va}, {block}",
+                "dc zva, {va}",
+                "add {va}, {va}, {block}",
+                "dc zva, {va}",
+                "add {va}, {va}, {block}",
+                va = inout(reg) va,
+                block = in(reg) block,
+                options(nostack, preserves_flags),
+            );
+        }
+        for va in (va..last).step_by(block) {
             asm!("dc zva, {}", in(reg) va, options(nostack, preserves_flags));
         }
-        core::ptr::write_bytes(last as *mut u8, 0, end - last);
+        if end > last {
+            core::ptr::write_bytes(last as *mut u8, 0, end - last);
+        }
     }
 }
 

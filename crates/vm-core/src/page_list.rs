@@ -21,7 +21,7 @@
 //! caller releases its frame.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{btree_map, BTreeMap};
 use alloc::vec::Vec;
 
 use crate::{PhysAddr, PAGE_SIZE};
@@ -234,19 +234,24 @@ impl PageList {
     fn set_raw(&mut self, index: u64, slot: Slot) -> Slot {
         let key = index / FAN_OUT;
         let i = (index % FAN_OUT) as usize;
-        let old = match self.nodes.get_mut(&key) {
-            Some(node) => core::mem::replace(&mut node[i], slot),
-            None if slot.is_empty() => return Slot::EMPTY,
-            None => {
+        // One descent of the node map, for the change and for a node's
+        // creation or removal.
+        let old = match self.nodes.entry(key) {
+            btree_map::Entry::Occupied(mut node) => {
+                let old = core::mem::replace(&mut node.get_mut()[i], slot);
+                if slot.is_empty() && node.get().iter().all(|s| s.is_empty()) {
+                    let _empty = node.remove();
+                }
+                old
+            }
+            btree_map::Entry::Vacant(_) if slot.is_empty() => return Slot::EMPTY,
+            btree_map::Entry::Vacant(vacant) => {
                 let mut node = Box::new([Slot::EMPTY; FAN_OUT as usize]);
                 node[i] = slot;
-                self.nodes.insert(key, node);
+                vacant.insert(node);
                 Slot::EMPTY
             }
         };
-        if slot.is_empty() && self.nodes[&key].iter().all(|s| s.is_empty()) {
-            self.nodes.remove(&key);
-        }
         let is_page = |s: Slot| u64::from(s.0 & TYPE_MASK == TYPE_PAGE);
         self.pages = self.pages + is_page(slot) - is_page(old);
         old
@@ -278,11 +283,18 @@ impl PageList {
         Some((k * FAN_OUT + i as u64, node[i]))
     }
 
-    /// The zero interval covering `index`, whole.
+    /// The zero interval covering `index`, whole. Inlined for the check
+    /// of the common list with no intervals, which every lookup of an
+    /// empty slot makes.
+    #[inline]
     pub fn interval(&self, index: u64) -> Option<Interval> {
         if self.intervals == 0 {
             return None;
         }
+        self.interval_slow(index)
+    }
+
+    fn interval_slow(&self, index: u64) -> Option<Interval> {
         let slot = self.raw(index);
         let (start, first) = match slot.sentinel_kind() {
             Some(Sentinel::Single) => {
@@ -359,6 +371,11 @@ impl PageList {
     /// [`PageList::add_zero`]).
     #[must_use]
     pub fn replace(&mut self, index: u64, entry: Entry) -> Entry {
+        if self.intervals == 0 {
+            // No interval to split: what the slot held is the whole answer,
+            // and one descent of the node map finds and changes it.
+            return self.set_raw(index, Slot::from_entry(entry)).entry();
+        }
         let old = self.get(index);
         if let Entry::Zero { .. } = old {
             let interval = self.interval(index).expect("inside an interval");
