@@ -217,6 +217,12 @@ impl CowTree {
         self.node(leaf).paged
     }
 
+    /// Whether no node has `id` as its parent: only `id` itself sees its
+    /// pages.
+    pub fn is_childless(&self, id: NodeId) -> bool {
+        self.node(id).children.is_empty()
+    }
+
     /// `leaf`'s offset 0 in the offset space of its family's first root.
     pub fn root_offset(&self, leaf: NodeId) -> u64 {
         let mut offset = 0u64;
@@ -427,29 +433,40 @@ impl CowTree {
     ///
     /// The page must not be [`Content::Missing`]: its content comes first.
     pub fn fork(&mut self, leaf: NodeId, offset: u64, reserve: &mut Reserve) -> (PhysAddr, bool) {
+        self.fork_seen(leaf, offset, self.lookup(leaf, offset), reserve)
+    }
+
+    /// [`CowTree::fork`] of a page whose content `seen` the caller has just
+    /// looked up ([`CowTree::lookup`]): a page of `leaf`'s own or a zero
+    /// page is not looked up again (the fault path's common cases).
+    pub fn fork_seen(&mut self, leaf: NodeId, offset: u64, seen: Content, reserve: &mut Reserve) -> (PhysAddr, bool) {
+        debug_assert_eq!(seen, self.lookup(leaf, offset), "what the caller saw is what is there");
         let frames = reserve.frames;
-        let frame = match self.find(leaf, offset) {
-            Found::Page { node, frame, .. } if node == leaf => return (frame, false),
-            Found::Page { node, offset: at, frame, .. } => {
-                let owner = self.node(node);
-                match self.viewers(node, at) {
-                    Viewers::One(only, _) if only == leaf && owner.hidden && !owner.paged => {
-                        let _moved = self.node_mut(node).pages.remove(page(at));
-                        frame
-                    }
-                    _ => {
-                        let copy = reserve.take();
-                        frames.copy(copy, frame);
-                        copy
-                    }
-                }
-            }
-            Found::Zero => {
+        let frame = match seen {
+            Content::Own(frame, _) => return (frame, false),
+            Content::Zero => {
                 let fresh = reserve.take();
                 frames.zero(fresh, 0, PAGE_SIZE as usize);
                 fresh
             }
-            Found::Missing(_) => unreachable!("a missing page is supplied before it is forked"),
+            Content::Shared(_) => match self.find(leaf, offset) {
+                Found::Page { node, offset: at, frame, .. } => {
+                    let owner = self.node(node);
+                    match self.viewers(node, at) {
+                        Viewers::One(only, _) if only == leaf && owner.hidden && !owner.paged => {
+                            let _moved = self.node_mut(node).pages.remove(page(at));
+                            frame
+                        }
+                        _ => {
+                            let copy = reserve.take();
+                            frames.copy(copy, frame);
+                            copy
+                        }
+                    }
+                }
+                _ => unreachable!("a shared page is an ancestor's"),
+            },
+            Content::Missing { .. } => unreachable!("a missing page is supplied before it is forked"),
         };
         let state = if self.node(leaf).paged { DirtyState::Dirty } else { DirtyState::Untracked };
         // A zero marker or interval may be in the way; it owns nothing.

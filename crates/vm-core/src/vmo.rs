@@ -498,7 +498,8 @@ impl Vmo {
         let mut forked = Runs::default();
         let mut done = 0;
         for (page, in_page, n) in pieces(pos, reach) {
-            let frame = Self::own_for_write(fam, leaf, page, &mut reserve, &mut forked);
+            let seen = fam.cow.lookup(leaf, page);
+            let frame = Self::own_for_write(fam, leaf, page, seen, &mut reserve, &mut forked);
             frames.write(frame, in_page, &data[done..done + n]);
             done += n;
         }
@@ -509,15 +510,16 @@ impl Vmo {
 
     /// The frame of `leaf`'s page at `page`, made private and writable: a
     /// fork (recorded in `forked`) or, on a paged root, the page marked
-    /// Dirty.
+    /// Dirty. `seen` is what `leaf` has there ([`CowTree::lookup`]).
     fn own_for_write(
         fam: &mut Family,
         leaf: NodeId,
         page: u64,
+        seen: Content,
         reserve: &mut Reserve,
         forked: &mut Runs,
     ) -> PhysAddr {
-        let (frame, new) = fam.cow.fork(leaf, page, reserve);
+        let (frame, new) = fam.cow.fork_seen(leaf, page, seen, reserve);
         if new {
             forked.add(page);
         } else if fam.cow.is_paged(leaf) {
@@ -688,7 +690,8 @@ impl Vmo {
             let mut reserve = Reserve::new(frames, needed)?;
             let mut forked = Runs::default();
             for (p, s, e) in partial {
-                let frame = Self::own_for_write(fam, leaf, p, &mut reserve, &mut forked);
+                let seen = fam.cow.lookup(leaf, p);
+                let frame = Self::own_for_write(fam, leaf, p, seen, &mut reserve, &mut forked);
                 frames.zero(frame, (s - p) as usize, (e - s) as usize);
             }
             fam.note_modified(leaf);
@@ -980,7 +983,7 @@ impl Vmo {
                     };
                     let mut reserve = Reserve::new(notices.frames(), needed)?;
                     let mut forked = Runs::default();
-                    let frame = Self::own_for_write(fam, leaf, page, &mut reserve, &mut forked);
+                    let frame = Self::own_for_write(fam, leaf, page, content, &mut reserve, &mut forked);
                     if let Some(mapping) = faulting {
                         notices.take_over(mapping, round_down(offset));
                     }

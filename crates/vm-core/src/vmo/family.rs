@@ -138,6 +138,14 @@ impl Family {
     /// [`Self::notify_seeing`] of each of `ranges`, finding the views that
     /// see `node` once for all of them.
     fn notify_seeing_ranges(&self, node: NodeId, ranges: &[(u64, u64)], kind: NoticeKind, out: &Notices) {
+        if self.cow.is_childless(node) {
+            // No clone looks through to `node`: its own views alone see
+            // its pages (the copy-on-write fault's leaf).
+            for &(start, end) in ranges {
+                self.notify(node, start, end, kind, out);
+            }
+            return;
+        }
         let mut leaves: SmallVec<[NodeId; 4]> = self.views.iter().map(|v| v.node).collect();
         leaves.sort_unstable();
         leaves.dedup();
