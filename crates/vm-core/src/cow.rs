@@ -120,8 +120,9 @@ pub(crate) enum Content {
     /// Owned by the node: may be written in place (a tracked page once it
     /// is marked dirty).
     Own(PhysAddr, DirtyState),
-    /// An ancestor's page, shared copy-on-write.
-    Shared(PhysAddr),
+    /// An ancestor's page, shared copy-on-write: the frame, the ancestor
+    /// that holds it and its offset there.
+    Shared(PhysAddr, NodeId, u64),
     /// Reads as zero.
     Zero,
     /// The pager has not supplied it: the family's paged root must get the
@@ -293,7 +294,7 @@ impl CowTree {
     pub fn lookup(&self, leaf: NodeId, offset: u64) -> Content {
         match self.find(leaf, offset) {
             Found::Page { node, frame, state, .. } if node == leaf => Content::Own(frame, state),
-            Found::Page { frame, .. } => Content::Shared(frame),
+            Found::Page { node, offset, frame, .. } => Content::Shared(frame, node, offset),
             Found::Zero => Content::Zero,
             Found::Missing(root_offset) => Content::Missing { root_offset },
         }
@@ -374,30 +375,40 @@ impl CowTree {
     /// counting up to `cap`, and the first one found (with its offset).
     fn count_viewers(&self, id: NodeId, offset: u64, cap: u64) -> (u64, Option<(NodeId, u64)>) {
         let (mut count, mut first) = (0, None);
-        // Inline for the shallow trees of a copy-on-write fault.
-        let mut stack: SmallVec<[(NodeId, u64); 8]> = SmallVec::new();
-        stack.push((id, offset));
-        while let Some((id, off)) = stack.pop() {
-            let node = self.node(id);
-            if !node.hidden {
-                count += 1;
-                first = first.or(Some((id, off)));
-                if count == cap {
-                    break;
-                }
-                continue;
-            }
-            for &child_id in &node.children {
+        let mut see = |id: NodeId, off: u64| {
+            count += 1;
+            first = first.or(Some((id, off)));
+            count == cap
+        };
+        if !self.node(id).hidden {
+            see(id, offset);
+            return (count, first);
+        }
+        // Hidden nodes still to look below. A visible child is counted
+        // where it is found, so the common tree of a copy-on-write fault (a
+        // hidden node over visible ones) pushes nothing.
+        let mut hidden: SmallVec<[(NodeId, u64); 8]> = SmallVec::new();
+        let (mut id, mut off) = (id, offset);
+        loop {
+            for &child_id in &self.node(id).children {
                 let child = self.node(child_id);
                 let Some(child_off) = off.checked_sub(child.parent_offset) else {
                     continue;
                 };
-                if child_off < child.parent_limit && child.pages.get(page(child_off)).is_empty() {
-                    stack.push((child_id, child_off));
+                if child_off >= child.parent_limit || !child.pages.get(page(child_off)).is_empty() {
+                    continue;
+                }
+                if child.hidden {
+                    hidden.push((child_id, child_off));
+                } else if see(child_id, child_off) {
+                    return (count, first);
                 }
             }
+            match hidden.pop() {
+                Some(next) => (id, off) = next,
+                None => return (count, first),
+            }
         }
-        (count, first)
     }
 
     /// The bytes of committed pages attributed to visible node `leaf` in
@@ -437,9 +448,15 @@ impl CowTree {
     }
 
     /// [`CowTree::fork`] of a page whose content `seen` the caller has just
-    /// looked up ([`CowTree::lookup`]): a page of `leaf`'s own or a zero
-    /// page is not looked up again (the fault path's common cases).
-    pub fn fork_seen(&mut self, leaf: NodeId, offset: u64, seen: Content, reserve: &mut Reserve) -> (PhysAddr, bool) {
+    /// looked up ([`CowTree::lookup`]), so that the fault path, which needs
+    /// the content first, walks the tree once.
+    pub fn fork_seen(
+        &mut self,
+        leaf: NodeId,
+        offset: u64,
+        seen: Content,
+        reserve: &mut Reserve,
+    ) -> (PhysAddr, bool) {
         debug_assert_eq!(seen, self.lookup(leaf, offset), "what the caller saw is what is there");
         let frames = reserve.frames;
         let frame = match seen {
@@ -449,23 +466,20 @@ impl CowTree {
                 frames.zero(fresh, 0, PAGE_SIZE as usize);
                 fresh
             }
-            Content::Shared(_) => match self.find(leaf, offset) {
-                Found::Page { node, offset: at, frame, .. } => {
-                    let owner = self.node(node);
-                    match self.viewers(node, at) {
-                        Viewers::One(only, _) if only == leaf && owner.hidden && !owner.paged => {
-                            let _moved = self.node_mut(node).pages.remove(page(at));
-                            frame
-                        }
-                        _ => {
-                            let copy = reserve.take();
-                            frames.copy(copy, frame);
-                            copy
-                        }
+            Content::Shared(frame, node, at) => {
+                let owner = self.node(node);
+                match self.viewers(node, at) {
+                    Viewers::One(only, _) if only == leaf && owner.hidden && !owner.paged => {
+                        let _moved = self.node_mut(node).pages.remove(page(at));
+                        frame
+                    }
+                    _ => {
+                        let copy = reserve.take();
+                        frames.copy(copy, frame);
+                        copy
                     }
                 }
-                _ => unreachable!("a shared page is an ancestor's"),
-            },
+            }
             Content::Missing { .. } => unreachable!("a missing page is supplied before it is forked"),
         };
         let state = if self.node(leaf).paged { DirtyState::Dirty } else { DirtyState::Untracked };
@@ -913,7 +927,7 @@ mod tests {
 
     fn tag(tree: &CowTree, frames: &MockFrames, leaf: NodeId, off: u64) -> u8 {
         match tree.lookup(leaf, off) {
-            Content::Own(f, _) | Content::Shared(f) => {
+            Content::Own(f, _) | Content::Shared(f, ..) => {
                 let mut b = [0];
                 frames.read(f, 0, &mut b);
                 b[0]
@@ -933,7 +947,7 @@ mod tests {
         assert_eq!(t.own_pages(a), 0);
         assert_eq!(tag(&t, &frames, b, 0), 2);
         assert_eq!(tag(&t, &frames, b, P), 3);
-        assert!(matches!(t.lookup(a, 0), Content::Shared(_)));
+        assert!(matches!(t.lookup(a, 0), Content::Shared(..)));
         // Page 0 is seen only by `a`: a write migrates it.
         let mut r = Reserve::new(&frames, 1).unwrap();
         let (f0, _) = t.fork(a, 0, &mut r);

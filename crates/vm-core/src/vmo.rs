@@ -431,7 +431,7 @@ impl Vmo {
         for (page, in_page, n) in pieces(pos, out.len()) {
             let chunk = &mut out[copied..copied + n];
             match fam.cow.lookup(leaf, page) {
-                Content::Own(f, _) | Content::Shared(f) => frames.read(f, in_page, chunk),
+                Content::Own(f, _) | Content::Shared(f, ..) => frames.read(f, in_page, chunk),
                 Content::Zero => chunk.fill(0),
                 Content::Missing { .. } if copied == 0 => return Err(fam.wait_for_page(leaf, page, end)),
                 Content::Missing { .. } => break,
@@ -967,7 +967,7 @@ impl Vmo {
                 (Content::Own(frame, _), false) => {
                     Ok((FaultPage { frame, writable: fam.maps_writable(leaf, content) }, None))
                 }
-                (Content::Shared(frame), false) => {
+                (Content::Shared(frame, ..), false) => {
                     fam.lent = true;
                     Ok((FaultPage { frame, writable: false }, None))
                 }

@@ -184,7 +184,7 @@ impl Family {
             Content::Missing { .. } => Need::Read,
             _ if self.needs_approval(leaf, offset) => Need::Approval,
             Content::Own(..) => Need::Ready,
-            Content::Shared(_) | Content::Zero => Need::Frame,
+            Content::Shared(..) | Content::Zero => Need::Frame,
         }
     }
 
