@@ -6,19 +6,22 @@
 //! interrupt is pending, whatever the masks), and the waiter acknowledges
 //! it with [`drain`], so no exception vector is involved.
 //!
-//! Both GIC generations of QEMU's virt board are driven: GICv2 through its
-//! memory-mapped CPU interface (`v2`), GICv3 through the system-register
-//! CPU interface and each CPU's redistributor (`v3`). A CPU whose set-up
-//! fails (GICv3's can: no redistributor of its own, one that does not
-//! wake, a system-register interface EL2 did not hand over) waits with
-//! `WFE` instead ([`wakes_wfi`]); the waker always sends both the SGI and
-//! an event, so either kind of waiter is woken.
+//! Both GIC generations of QEMU's virt board are driven, with the drivers
+//! of the `arm-gic` crate: GICv2 through its memory-mapped CPU interface
+//! (`v2`), GICv3 through the system-register CPU interface and each CPU's
+//! redistributor (`v3`). A CPU whose set-up fails (GICv3's can: no
+//! redistributor of its own, a system-register interface EL2 did not hand
+//! over) waits with `WFE` instead ([`wakes_wfi`]); the waker always sends
+//! both the SGI and an event, so either kind of waiter is woken. The
+//! driver waits on the GIC's own acknowledgements (`GICD_CTLR.RWP`,
+//! `GICR_WAKER.ChildrenAsleep`) without a time limit.
 
 mod v2;
 mod v3;
 
 use crate::boot_info::GicInfo;
 use crate::cpu::MAX_CPUS;
+use arm_gic::IntId;
 use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Once;
 
@@ -31,9 +34,9 @@ pub const VTIMER_PPI: usize = 27;
 const PRIORITY: u8 = 0x80;
 /// Lets every priority but the lowest through (`GICC_PMR`, `ICC_PMR_EL1`).
 const PRIORITY_MASK: u8 = 0xf0;
-/// Acknowledged INTIDs from 1020 up mean nothing is pending (1023:
-/// spurious); no LPI (8192 and up) is ever enabled.
-const FIRST_SPECIAL_INTID: u32 = 1020;
+/// The interrupts enabled, as `arm-gic` names them: [`WAKE_SGI`] and
+/// [`VTIMER_PPI`] (the twelfth PPI; PPIs start at INTID 16).
+const ENABLED: [IntId; 2] = [IntId::sgi(WAKE_SGI), IntId::ppi(VTIMER_PPI as u32 - 16)];
 
 /// The GIC that [`init`] set up on the boot CPU.
 enum Gic {
@@ -44,10 +47,7 @@ enum Gic {
 impl Gic {
     fn init_this_cpu(&self) -> Result<(), &'static str> {
         match self {
-            Gic::V2(gic) => {
-                gic.init_this_cpu();
-                Ok(())
-            }
+            Gic::V2(gic) => gic.init_this_cpu(),
             Gic::V3(gic) => gic.init_this_cpu(),
         }
     }

@@ -1,107 +1,58 @@
-//! GICv2 (GIC architecture specification v2, IHI 0048B): the distributor's
-//! banked registers for SGIs and PPIs, the memory-mapped CPU interface,
-//! and `GICD_SGIR` to wake the other CPUs.
+//! GICv2 (GIC architecture specification v2, IHI 0048B) through `arm-gic`'s
+//! driver: the distributor's banked registers for SGIs and PPIs, the
+//! memory-mapped CPU interface, and `GICD_SGIR` to wake the other CPUs.
+//! The driver's calls take it `&mut`, and every CPU uses the one instance,
+//! so it sits behind a spin lock: a leaf of the lock order, held for a few
+//! register accesses.
 
-use super::{FIRST_SPECIAL_INTID, PRIORITY, PRIORITY_MASK, VTIMER_PPI, WAKE_SGI};
+use super::{ENABLED, PRIORITY, PRIORITY_MASK, WAKE_SGI};
+use arm_gic::gicv2::registers::{Gicc, Gicd};
+use arm_gic::gicv2::{GicV2 as Driver, SgiTarget, SgiTargetListFilter};
+use arm_gic::{IntId, InterruptGroup};
 use core::arch::asm;
-use tock_registers::interfaces::{Readable, Writeable};
-use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
-use tock_registers::{register_bitfields, register_structs};
+use spin::Mutex;
 
-register_bitfields![u32,
-    /// Distributor and CPU interface control (`GICD_CTLR`, `GICC_CTLR`).
-    CTLR [
-        ENABLE_GRP0 OFFSET(0) NUMBITS(1) [],
-        ENABLE_GRP1 OFFSET(1) NUMBITS(1) [],
-    ],
-    /// Software Generated Interrupt Register (`GICD_SGIR`).
-    SGIR [
-        SGIINTID OFFSET(0) NUMBITS(4) [],
-        TARGET_LIST_FILTER OFFSET(24) NUMBITS(2) [
-            AllButSelf = 0b01,
-        ],
-    ],
-    /// Interrupt Acknowledge Register (`GICC_IAR`).
-    IAR [
-        INTERRUPT_ID OFFSET(0) NUMBITS(10) [],
-    ],
-];
-
-register_structs! {
-    /// The registers of the distributor used here; those of interrupts
-    /// 0-31 are banked, each CPU sees its own.
-    DistributorRegisters {
-        (0x000 => ctlr: ReadWrite<u32, CTLR::Register>),
-        (0x004 => _reserved0),
-        (0x100 => isenabler0: ReadWrite<u32>),
-        (0x104 => _reserved1),
-        (0x400 => ipriorityr: [ReadWrite<u8>; 32]),
-        (0x420 => _reserved2),
-        (0xf00 => sgir: WriteOnly<u32, SGIR::Register>),
-        (0xf04 => @END),
-    }
-}
-
-register_structs! {
-    /// A CPU interface; each CPU sees its own at the same address.
-    CpuInterfaceRegisters {
-        (0x000 => ctlr: ReadWrite<u32, CTLR::Register>),
-        (0x004 => pmr: ReadWrite<u32>),
-        (0x008 => _reserved0),
-        (0x00c => iar: ReadOnly<u32, IAR::Register>),
-        (0x010 => eoir: WriteOnly<u32>),
-        (0x014 => @END),
-    }
-}
-
-pub(super) struct GicV2 {
-    distributor: &'static DistributorRegisters,
-    cpu: &'static CpuInterfaceRegisters,
-}
-
-// SAFETY: the registers are MMIO that any CPU may access; the ones written
-// after `init` are banked per CPU or write-only triggers (`GICD_SGIR`).
-unsafe impl Sync for GicV2 {}
-// SAFETY: as for `Sync`.
-unsafe impl Send for GicV2 {}
+pub(super) struct GicV2(Mutex<Driver<'static>>);
 
 impl GicV2 {
-    /// Enables the distributor whose windows the device tree names.
     pub(super) fn init(distributor: u64, cpu_interface: u64) -> Self {
         // SAFETY: the device tree names a GICv2 with these windows,
-        // identity-mapped as device memory below RAM.
-        let gic = unsafe {
-            GicV2 {
-                distributor: &*(distributor as *const DistributorRegisters),
-                cpu: &*(cpu_interface as *const CpuInterfaceRegisters),
-            }
-        };
-        gic.distributor.ctlr.write(CTLR::ENABLE_GRP0::SET + CTLR::ENABLE_GRP1::SET);
-        gic
+        // identity-mapped as device memory below RAM for the whole run; this
+        // is the only driver of them.
+        let driver = unsafe { Driver::new(distributor as *mut Gicd, cpu_interface as *mut Gicc) };
+        GicV2(Mutex::new(driver))
     }
 
-    /// Enables [`WAKE_SGI`] and [`VTIMER_PPI`] (banked per CPU) and this
-    /// CPU's interface.
-    pub(super) fn init_this_cpu(&self) {
-        for intid in [WAKE_SGI as usize, VTIMER_PPI] {
-            self.distributor.ipriorityr[intid].set(PRIORITY);
-            self.distributor.isenabler0.set(1 << intid);
+    /// Turns on the distributor and this CPU's interface, and enables
+    /// [`WAKE_SGI`] and [`VTIMER_PPI`] in this CPU's banked registers.
+    pub(super) fn init_this_cpu(&self) -> Result<(), &'static str> {
+        let mut gic = self.0.lock();
+        gic.setup();
+        for intid in ENABLED {
+            gic.set_interrupt_priority(intid, PRIORITY);
+            gic.enable_interrupt(intid, true)
+                .map_err(|_| "the GICv2 distributor does not enable SGI 0 or PPI 27")?;
         }
-        self.cpu.pmr.set(PRIORITY_MASK.into());
-        self.cpu.ctlr.write(CTLR::ENABLE_GRP0::SET + CTLR::ENABLE_GRP1::SET);
+        gic.set_priority_mask(PRIORITY_MASK);
+        Ok(())
     }
 
+    /// `GICD_SGIR` with the "every CPU but this one" filter.
     pub(super) fn send_wake_to_others(&self) {
-        self.distributor.sgir.write(SGIR::TARGET_LIST_FILTER::AllButSelf + SGIR::SGIINTID.val(WAKE_SGI));
+        let target =
+            SgiTarget::List { target_list_filter: SgiTargetListFilter::ForwardOthersOnly, target_list: 0 };
+        self.0.lock().send_sgi(IntId::sgi(WAKE_SGI), target);
     }
 
+    /// Acknowledges (`GICC_IAR`) and ends (`GICC_EOIR`) every pending
+    /// interrupt, then `DMB ISH`, which keeps the caller's later loads
+    /// after the acknowledgements. `InterruptGroup::Group0` names those
+    /// registers rather than the aliased ones, which only a secure access
+    /// uses.
     pub(super) fn drain(&self) {
-        loop {
-            let iar = self.cpu.iar.extract();
-            if iar.read(IAR::INTERRUPT_ID) >= FIRST_SPECIAL_INTID {
-                break;
-            }
-            self.cpu.eoir.set(iar.get());
+        let mut gic = self.0.lock();
+        while let Some(intid) = gic.get_and_acknowledge_interrupt(InterruptGroup::Group0) {
+            gic.end_interrupt(intid, InterruptGroup::Group0);
         }
         // SAFETY: a barrier; without `nomem` the compiler keeps the
         // caller's later loads after it, and the hardware does too.
