@@ -4,9 +4,9 @@
 //! crate, a PL011 console behind `log`, a heap and a frame allocator from
 //! `buddy_system_allocator` over the RAM the tree reports, the MMU with
 //! vm-core's address spaces on it, SMP, exception vectors that resolve page
-//! faults, cores that sleep in `WFI` until a GICv2 SGI or
-//! the timer wakes them, a virtio block device (`virtio-drivers`), PSCI and semihosting
-//! power-off, and the QEMU test harness.
+//! faults, cores that sleep in `WFI` until a GIC (v2 or v3) SGI or the
+//! timer wakes them, a virtio block device (`virtio-drivers`), PSCI and
+//! semihosting power-off, and the QEMU test harness.
 //!
 //! The parts that are plain Rust (device tree reading, the memory map, the
 //! frame allocator's bookkeeping, syndrome decoding, the translation tables

@@ -144,8 +144,8 @@ fn print_memory_map(boot: &Boot, wakeups: Wakeups) {
         if hw.dirty { "yes" } else { "no" }
     );
     match wakeups {
-        Wakeups::Gic => println!(
-            "wait: WFI, woken by GICv2 SGI {} and the virtual timer (PPI {})",
+        Wakeups::Gic(version) => println!(
+            "wait: WFI, woken by GICv{version} SGI {} and the virtual timer (PPI {})",
             crate::gic::WAKE_SGI,
             crate::gic::VTIMER_PPI
         ),

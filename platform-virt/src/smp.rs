@@ -8,7 +8,8 @@
 //! A started CPU runs `asm/secondary.S` (EL2→EL1 with `boot.S`'s
 //! `cpu_enter_el1`, its own stack, its index), then `secondary_main`,
 //! which turns its MMU on with the boot CPU's configuration before anything
-//! else, enables its GIC CPU interface, reports itself online and waits for
+//! else, sets up its part of the GIC (saying so if it fails and it waits
+//! with `WFE`), reports itself online and waits for
 //! work with [`EventWaiter`] (asleep in `WFI` where there is a GIC).
 
 use crate::boot_info::CpuList;
@@ -117,7 +118,9 @@ pub(crate) fn start(cpus: &CpuList) {
 extern "C" fn secondary_main(start: &Start) -> ! {
     crate::mmu::hw::enable_on_this_cpu(start.map);
     crate::wait::enable_event_stream();
-    crate::gic::init_this_cpu();
+    if let Err(why) = crate::gic::init_this_cpu() {
+        crate::println!("wait: CPU {} waits with WFE ({why})", cpu_index());
+    }
     let cpu = &CPUS[cpu_index()];
     ONLINE.fetch_add(1, Ordering::AcqRel);
     EventWaiter.wake_all();

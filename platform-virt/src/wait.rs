@@ -1,7 +1,8 @@
 //! vm-core's [`Waiter`] on aarch64: `WFI` to sleep, woken by the GIC's
-//! software-generated interrupt (the crate's `gic` module) and by the virtual timer
-//! for a deadline; `WFE`/`SEV` where there is no GIC to drive. The generic
-//! timer's virtual count is the clock.
+//! software-generated interrupt (the crate's `gic` module, GICv2 or GICv3)
+//! and by the virtual timer for a deadline; `WFE`/`SEV` on a CPU where
+//! there is no GIC to drive. The generic timer's virtual count is the
+//! clock.
 //!
 //! Interrupts stay masked: `WFI` waits only while no physical interrupt is
 //! pending, whatever `PSTATE.I` says (Arm ARM, "Wait For Interrupt"), and
@@ -10,21 +11,28 @@
 //! No wake-up is lost. A waiter checks its condition, arms the timer for its
 //! deadline, executes `WFI`, disarms the timer and drains every pending
 //! interrupt, then checks again. A waker changes the state, executes
-//! `DSB ISH` (the change is visible to every core before the SGI can be),
-//! then sends the SGI to every other CPU. An SGI sent after the waiter's
-//! check stays pending at its CPU interface until the waiter drains it, so
-//! the waiter's `WFI` returns at once; a drained SGI was sent after its
-//! state change, and the check that follows the drain (ordered after it by
-//! `DMB ISH`) sees that change. A deadline that passes between the check
-//! and the `WFI` leaves the timer's interrupt pending, which ends the `WFI`
-//! at once just the same.
+//! `DSB ISH` (the change is visible to every core before the SGI can be:
+//! no later instruction, the GICv2 `GICD_SGIR` store or the GICv3
+//! `ICC_SGI1R_EL1` write, executes before the `DSB` completes), then sends
+//! the SGI to every other CPU (on GICv3 with an `ISB` after the write, so
+//! it is not left waiting for a later synchronization). An SGI sent after
+//! the waiter's check stays pending at its CPU interface until the waiter
+//! drains it, so the waiter's `WFI` returns at once; a drained SGI was sent
+//! after its state change, and the check that follows the drain sees that
+//! change, since the drain ends with a barrier that orders later loads
+//! after its acknowledgements (`DMB ISH` after GICv2's memory-mapped
+//! `GICC_IAR` loads; `DSB SY` after GICv3's `ICC_IAR1_EL1` reads, system
+//! register accesses that `DMB` does not order). A deadline that passes
+//! between the check and the `WFI` leaves the timer's interrupt pending,
+//! which ends the `WFI` at once just the same.
 //!
-//! Without a GIC (the platform drives GICv2 only), waiting is the `WFE`
-//! loop, and the waker also executes `SEV`: a `SEV` between a waiter's
-//! check and its `WFE` leaves the event register set, so that `WFE` returns
-//! at once. The timer's event stream (`enable_event_stream`) wakes every
-//! `WFE` about every 100 µs, so a `WFE` waiter also sees its deadline pass.
-//! QEMU's TCG does not sleep in `WFE`, so such a waiter spins.
+//! Where a CPU has no GIC to sleep on (none in the device tree, or its
+//! set-up failed, [`wakes_wfi`]), waiting is the `WFE` loop, and the waker
+//! also executes `SEV`: a `SEV` between a waiter's check and its `WFE`
+//! leaves the event register set, so that `WFE` returns at once. The
+//! timer's event stream (`enable_event_stream`) wakes every `WFE` about
+//! every 100 µs, so a `WFE` waiter also sees its deadline pass. QEMU's TCG
+//! does not sleep in `WFE`, so such a waiter spins.
 //!
 //! [`wfi_completions`] counts each CPU's `WFI`s that returned, so a test
 //! can see that a waiting core sleeps rather than spins.
@@ -84,10 +92,8 @@ fn sleep_until_interrupt(deadline: u64) {
         // SAFETY: a barrier: the timer's line drops before the drain.
         unsafe { asm!("isb", options(nostack, preserves_flags)) };
     }
+    // Ends with the barrier that keeps the condition's loads after it.
     crate::gic::drain();
-    // SAFETY: a barrier; without `nomem` the compiler keeps the condition's
-    // loads after it, and the hardware does too.
-    unsafe { asm!("dmb ish", options(nostack, preserves_flags)) };
     WFI_COMPLETIONS[crate::cpu::index()].fetch_add(1, Ordering::Relaxed);
 }
 
@@ -99,7 +105,7 @@ impl Waiter for EventWaiter {
     }
 
     fn wait_until_deadline(&self, done: &dyn Fn() -> bool, deadline: u64) -> bool {
-        let wfi = wakes_wfi();
+        let wfi = wakes_wfi(crate::cpu::index());
         loop {
             if done() {
                 return true;

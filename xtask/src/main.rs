@@ -1,7 +1,7 @@
 //! `cargo xtask`: set-up, images, QEMU.
 //!
 //! ```text
-//! cargo xtask run  [IMAGE] [--cpu CPU] [--mem MIB] [--smp N] [--el2] [--debug]   boot an image (default: block_pager), release unless --debug
+//! cargo xtask run  [IMAGE] [--cpu CPU] [--mem MIB] [--smp N] [--el2] [--gicv3] [--debug]   boot an image (default: block_pager), release unless --debug
 //! cargo xtask test                                                      every host test and QEMU test
 //! cargo xtask qemu [IMAGE] [options] [-- QEMU ARGS]                     boot with extra QEMU arguments
 //! cargo xtask gdb  [IMAGE] [options]                                    boot halted, waiting for gdb on :1234
@@ -95,7 +95,7 @@ fn main() {
 fn usage() -> String {
     let images: Vec<&str> = IMAGES.iter().map(|(name, _, _)| *name).collect();
     format!(
-        "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N] [--el2] [--debug]
+        "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N] [--el2] [--gicv3] [--debug]
   qemu [IMAGE] [same options] [-- extra QEMU arguments]
   gdb  [IMAGE] [same options] (a debug build unless told otherwise)
   test
@@ -169,7 +169,8 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
         _ => (args, &[][..]),
     };
     let mut name = DEFAULT_IMAGE.to_string();
-    let (mut cpu, mut mem, mut smp, mut el2) = ("cortex-a72".to_string(), 128, None, false);
+    let (mut cpu, mut mem, mut smp, mut el2, mut gic_v3) =
+        ("cortex-a72".to_string(), 128, None, false, false);
     let mut profile = if mode == BootMode::Gdb { Profile::Debug } else { Profile::Release };
     let mut it = ours.iter();
     while let Some(arg) = it.next() {
@@ -179,6 +180,7 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
             "--mem" => mem = value()?.parse().map_err(|_| "--mem takes MiB")?,
             "--smp" => smp = Some(value()?.parse().map_err(|_| "--smp takes a count")?),
             "--el2" => el2 = true,
+            "--gicv3" => gic_v3 = true,
             "--debug" => profile = Profile::Debug,
             image if !image.starts_with('-') => name = image.to_string(),
             other => return Err(format!("unknown option {other}\n{}", usage())),
@@ -190,7 +192,7 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
     let dir = build_images(profile)?;
     let mut boot = Boot::new(dir.join(&name), &cpu, mem);
     boot.smp = smp.unwrap_or(cores);
-    boot.el2 = el2;
+    (boot.el2, boot.gic_v3) = (el2, gic_v3);
     if DISK_IMAGES.contains(&name.as_str()) {
         let path = disk_path(&name);
         disk::create(&path)?;
@@ -340,10 +342,27 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
         b.el2 = el2;
         runs.push((b, Expect::TestsPass));
     }
-    // Four CPUs, each started from EL1 and from EL2; the image learns -smp.
-    for (cpu, el2) in [("cortex-a72", false), ("max", false), ("cortex-a72", true), ("max", true)] {
-        let mut b = Boot::new(image("smp"), cpu, 128);
-        (b.smp, b.el2, b.bootargs) = (4, el2, "cpus=4".into());
+    // Four CPUs, each started from EL1 and from EL2, on a GICv2 and on a
+    // GICv3, every CPU asleep in WFI while it waits; the image learns -smp.
+    for gic_v3 in [false, true] {
+        for (cpu, el2) in [("cortex-a72", false), ("max", false), ("cortex-a72", true), ("max", true)] {
+            let mut b = Boot::new(image("smp"), cpu, 128);
+            (b.smp, b.el2, b.gic_v3, b.bootargs) = (4, el2, gic_v3, "cpus=4".into());
+            runs.push((b, Expect::TestsPass));
+        }
+    }
+    // The VM on four cores and the user pager on a GICv3, where their
+    // waits sleep on GICv3 SGIs.
+    for (name, mem, cpu, el2) in [
+        ("smp_vm", 256, "cortex-a72", false),
+        ("smp_vm", 256, "max", false),
+        ("smp_vm", 256, "cortex-a72", true),
+        ("smp_vm", 256, "max", true),
+        ("pager", 128, "cortex-a72", false),
+        ("pager", 128, "max", true),
+    ] {
+        let mut b = Boot::new(image(name), cpu, mem);
+        (b.smp, b.el2, b.gic_v3) = (4, el2, true);
         runs.push((b, Expect::TestsPass));
     }
     for cpu in ["cortex-a72", "max"] {

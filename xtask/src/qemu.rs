@@ -18,6 +18,9 @@ pub struct Boot {
     pub smp: u32,
     /// Start at EL2 (`-M virt,virtualization=on`) instead of EL1.
     pub el2: bool,
+    /// A GICv3 (`-M virt,gic-version=3`) instead of the board's default
+    /// GICv2.
+    pub gic_v3: bool,
     /// Extra boot arguments (QEMU's `-append`, the tree's `/chosen/bootargs`).
     pub bootargs: String,
     /// A raw disk image attached as a virtio-blk device (virtio-mmio).
@@ -29,26 +32,52 @@ impl Boot {
     /// FEAT_HAFDBS stays, and pointer authentication is emulated cheaply.
     pub fn new(image: PathBuf, cpu: &str, mem_mib: u32) -> Self {
         let cpu = if cpu == "max" { "max,pauth-impdef=on" } else { cpu };
-        Boot { image, cpu: cpu.to_string(), mem_mib, smp: 1, el2: false, bootargs: String::new(), disk: None }
+        Boot {
+            image,
+            cpu: cpu.to_string(),
+            mem_mib,
+            smp: 1,
+            el2: false,
+            gic_v3: false,
+            bootargs: String::new(),
+            disk: None,
+        }
     }
 
     /// A short description for result lines.
     pub fn describe(&self) -> String {
         format!(
-            "{} [{}, {} MiB, {} CPU(s), EL{}]",
+            "{} [{}, {} MiB, {} CPU(s), EL{}, GICv{}]",
             self.image.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
             self.cpu,
             self.mem_mib,
             self.smp,
-            if self.el2 { 2 } else { 1 }
+            if self.el2 { 2 } else { 1 },
+            self.gic_version()
         )
     }
 
-    /// The machine: board, CPU, memory, CPUs, the console on stdio.
+    /// The GIC's architecture version: 2 or 3.
+    fn gic_version(&self) -> u8 {
+        if self.gic_v3 {
+            3
+        } else {
+            2
+        }
+    }
+
+    /// The machine: board (with its GIC), CPU, memory, CPUs, the console
+    /// on stdio.
     fn machine(&self) -> Command {
-        let machine = if self.el2 { "virt,virtualization=on" } else { "virt" };
+        let mut machine = String::from("virt");
+        if self.el2 {
+            machine += ",virtualization=on";
+        }
+        if self.gic_v3 {
+            machine += ",gic-version=3";
+        }
         let mut cmd = Command::new("qemu-system-aarch64");
-        cmd.args(["-M", machine, "-cpu", &self.cpu])
+        cmd.args(["-M", &machine, "-cpu", &self.cpu])
             .args(["-m", &format!("{}M", self.mem_mib), "-smp", &self.smp.to_string()])
             .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none"]);
         cmd
@@ -67,13 +96,15 @@ impl Boot {
         cmd
     }
 
-    /// The QEMU command line. The image learns `-m` and the entry level
-    /// through the boot arguments, so it can check what it finds.
+    /// The QEMU command line. The image learns `-m`, the entry level and
+    /// the GIC's version through the boot arguments, so it can check what
+    /// it finds.
     pub fn command(&self) -> Command {
         let bootargs = format!(
-            "semihosting ram_mib={} entry_el={} {}",
+            "semihosting ram_mib={} entry_el={} gic={} {}",
             self.mem_mib,
             if self.el2 { 2 } else { 1 },
+            self.gic_version(),
             self.bootargs
         );
         let mut cmd = self.machine();
@@ -216,7 +247,12 @@ mod tests {
         let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let joined = args.join(" ");
         assert!(joined.contains("-M virt,virtualization=on -cpu max,pauth-impdef=on -m 512M"));
-        assert!(joined.ends_with("-append semihosting ram_mib=512 entry_el=2"));
+        assert!(joined.ends_with("-append semihosting ram_mib=512 entry_el=2 gic=2"));
+        b.gic_v3 = true;
+        let args: Vec<String> = b.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-M virt,virtualization=on,gic-version=3 -cpu"));
+        assert!(joined.ends_with("entry_el=2 gic=3"));
         b.disk = Some("d.img".into());
         let args: Vec<String> = b.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args

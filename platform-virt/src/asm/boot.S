@@ -47,7 +47,21 @@ cpu_enter_el1:
     msr     cntvoff_el2, xzr
     ldr     x9, =0x30d00800             // SCTLR_EL1: RES1 bits, MMU and caches off
     msr     sctlr_el1, x9
-    mov     x9, #0x3c5                  // SPSR: EL1h, DAIF masked
+    // A GICv3 system-register CPU interface (ID_AA64PFR0_EL1.GIC != 0):
+    // use it here (ICC_SRE_EL2.SRE) and let EL1 use it (.Enable: EL1's
+    // ICC_SRE_EL1 accesses are not trapped); no virtual CPU interface
+    // (ICH_HCR_EL2 = 0). HCR_EL2.IMO/FMO = 0 above: IRQs go to EL1. On a
+    // CPU without it, the ICC_ and ICH_ registers are not touched.
+    mrs     x9, id_aa64pfr0_el1
+    ubfx    x9, x9, #24, #4
+    cbz     x9, 2f
+    mrs     x9, icc_sre_el2
+    orr     x9, x9, #0x1                // SRE
+    orr     x9, x9, #0x8                // Enable
+    msr     icc_sre_el2, x9
+    isb
+    msr     ich_hcr_el2, xzr
+2:  mov     x9, #0x3c5                  // SPSR: EL1h, DAIF masked
     msr     spsr_el2, x9
     adr     x9, 1f
     msr     elr_el2, x9

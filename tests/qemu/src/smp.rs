@@ -2,8 +2,9 @@
 //! index, MPIDR and stack; closures run where they are sent, in order; a
 //! spin lock holds under contention from every CPU; and a wait through
 //! vm-core's `Waiter` blocks one CPU until another signals it, asleep in
-//! `WFI` (with a GIC): woken by its deadline or by `wake_all`. The xtask
-//! passes QEMU's `-smp` as `cpus=` in the boot arguments.
+//! `WFI` on the board's GIC (v2 or v3, every CPU): woken by its deadline
+//! or by `wake_all`. The xtask passes QEMU's `-smp` as `cpus=` and the
+//! board's GIC version as `gic=` in the boot arguments.
 #![no_std]
 #![no_main]
 
@@ -12,14 +13,16 @@ extern crate alloc;
 use aarch64_cpu::registers::{CurrentEL, Readable, MPIDR_EL1, SCTLR_EL1};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use platform_virt::boot_info::GicInfo;
 use platform_virt::smp::{cpu_count, cpu_index, mpidr, run_on, run_on_all};
-use platform_virt::wait::{wfi_completions, EventWaiter};
+use platform_virt::wait::{wakes_wfi, wfi_completions, EventWaiter};
 use platform_virt::Boot;
 use spin::Mutex;
 use vm_core::platform::Waiter;
 
 platform_virt::test_image!(
     every_cpu_is_online,
+    every_cpu_sleeps_on_the_gic_the_runner_chose,
     cpus_have_distinct_indices_and_mpidrs,
     cpus_run_at_el1_with_the_mmu_on_on_their_own_stacks,
     work_runs_on_the_cpu_it_is_sent_to_in_order,
@@ -36,6 +39,16 @@ fn every_cpu_is_online(boot: &Boot) {
     assert_eq!(boot.info.mpidrs.as_slice().len(), cpus);
     assert_eq!(cpu_count(), cpus);
     assert_eq!(cpu_index(), 0, "main runs on the boot CPU");
+}
+
+fn every_cpu_sleeps_on_the_gic_the_runner_chose(boot: &Boot) {
+    let version = boot.info.bootarg("gic").expect("the runner passes gic=<gic-version>");
+    match (version, boot.info.gic) {
+        ("2", Some(GicInfo::V2 { .. })) | ("3", Some(GicInfo::V3 { .. })) => {}
+        (version, found) => panic!("gic={version}, and the device tree has {found:?}"),
+    }
+    let fallen_back: Vec<usize> = (0..cpu_count()).filter(|&cpu| !wakes_wfi(cpu)).collect();
+    assert!(fallen_back.is_empty(), "CPUs {fallen_back:?} wait with WFE on a GICv{version}");
 }
 
 fn cpus_have_distinct_indices_and_mpidrs(boot: &Boot) {
@@ -131,12 +144,12 @@ fn wait_blocks_until_another_cpu_signals(_: &Boot) {
     signaller.join();
 }
 
-/// How many `WFI`s CPU `cpu` comes out of while it waits for nothing but a
+/// How many `WFI`s CPU 1 comes out of while it waits for nothing but a
 /// deadline that nobody else wakes it before: with a GIC, one for the
 /// timer, plus at most one SGI sent before the wait began; a spinning core
 /// would come out of thousands. Without a GIC the wait uses `WFE`: none.
 fn expected_wfi_completions(woken_by: core::ops::RangeInclusive<u64>) -> core::ops::RangeInclusive<u64> {
-    if platform_virt::wait::wakes_wfi() {
+    if wakes_wfi(1) {
         woken_by
     } else {
         0..=0
