@@ -1,12 +1,12 @@
-//! `cargo xtask bench host|qemu`: performance, measured side by side
-//! (issue 13).
+//! `cargo xtask bench host|qemu|profile|idle`: performance, measured side
+//! by side (issue 13), counted (issue 15).
 //!
 //! `host` runs the `host-bench` crate built with `--release`: vm-core's jobs,
 //! the same jobs done by this machine's Linux and their physical limits, in
 //! one run; it prints the table and writes `target/bench/host.json`.
 //! `--quick` runs every job once at small sizes (a check, not a
 //! measurement). `qemu` is [`crate::bench_qemu`], `profile` is
-//! [`crate::profile`].
+//! [`crate::profile`], `idle` is [`crate::idle`].
 
 use std::path::Path;
 use std::process::Command;
@@ -15,7 +15,7 @@ use std::process::Command;
 const HOST_JSON: &str = "target/bench/host.json";
 
 fn usage() -> String {
-    "usage: cargo xtask bench host [--quick] | cargo xtask bench qemu … | cargo xtask bench profile JOB …"
+    "usage: cargo xtask bench host [--quick] | cargo xtask bench qemu … | cargo xtask bench profile JOB … | cargo xtask bench idle …"
         .to_string()
 }
 
@@ -25,6 +25,7 @@ pub fn run(root: &Path, cargo: &Path, args: &[String]) -> Result<i32, String> {
         Some("host") => host(root, cargo, &args[1..]),
         Some("qemu") => crate::bench_qemu::run(root, &args[1..]),
         Some("profile") => crate::profile::run(root, &args[1..]),
+        Some("idle") => crate::idle::run(root, &args[1..]),
         _ => Err(usage()),
     }
 }

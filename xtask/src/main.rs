@@ -10,6 +10,8 @@
 //! cargo xtask fuzz TARGET [--seconds N]                                 a cargo-fuzz target, longer (see `fuzz`)
 //! cargo xtask bench host [--quick]                                      host benchmarks next to Linux (see `bench`)
 //! cargo xtask bench qemu [--reps N] [--cpu CPU]... [options]            the VM against Linux on QEMU (see `bench_qemu`)
+//! cargo xtask bench profile JOB [--cpu CPU] [--pages N]                 guest instructions per fault of one job (see `profile`)
+//! cargo xtask bench idle [--cpu CPU]...                                 host CPU time of an idle -smp 4 image (see `idle`)
 //! ```
 //! Every command first installs what is missing (see `toolchain`).
 
@@ -18,6 +20,7 @@ mod bench_qemu;
 mod checks;
 mod disk;
 mod fuzz;
+mod idle;
 mod linux_guest;
 mod profile;
 mod qemu;
@@ -104,6 +107,8 @@ fn usage() -> String {
   fuzz {} [--seconds N]
   bench host [--quick]
   bench qemu {}
+  bench profile JOB [--cpu CPU] [--pages N]
+  bench idle [--cpu CPU]...
 IMAGE: one of {} (default: {DEFAULT_IMAGE})",
         fuzz::TARGETS.join("|"),
         bench_qemu::USAGE,

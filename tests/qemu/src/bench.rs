@@ -12,6 +12,11 @@
 //! (software access-flag and dirty state), counted over the timed parts
 //! only. The Linux guest (`benches/linux-guest/bench.c`) prints the same
 //! jobs the same way; the xtask pairs them.
+//!
+//! With the boot argument `idle_ms=N` it runs no job: every core waits N ms
+//! (the boot CPU on the virtual timer, the others for work), then it prints
+//! `bench-idle N`, for `cargo xtask bench idle` to count the host CPU time
+//! QEMU spent meanwhile.
 
 #![no_std]
 #![no_main]
@@ -27,10 +32,11 @@ use alloc::vec::Vec;
 use platform_virt::process::Process;
 use platform_virt::smp::{cpu_count, run_on_all};
 use platform_virt::vm::{fault_counts, AddressSpace, PhysFrames};
+use platform_virt::wait::EventWaiter;
 use platform_virt::{println, Boot};
 use qemu_tests::access::{load_each_page, store_each_page};
 use qemu_tests::user_pager::{spawn, P, PAGER_CPU, RW};
-use vm_core::platform::FrameAllocator;
+use vm_core::platform::{FrameAllocator, Waiter};
 use zx::ops::{ZX_VMO_OP_CACHE_SYNC, ZX_VMO_OP_COMMIT};
 use zx::options::ZX_VMO_CHILD_SNAPSHOT;
 use zx::port::{ZX_PAGER_VMO_READ, ZX_TIME_INFINITE};
@@ -166,6 +172,12 @@ fn main(boot: &Boot) -> i32 {
         "bench-setup cpus={} freq={freq} reps={reps} pages={pages} hardware_dirty={hardware_dirty}",
         cpu_count()
     );
+    if let Some(ms) = boot.info.bootarg("idle_ms").and_then(|v| v.parse::<u64>().ok()) {
+        let deadline = EventWaiter.now() + ms * 1_000_000;
+        EventWaiter.wait_until_deadline(&|| false, deadline);
+        println!("bench-idle {ms}");
+        return 0;
+    }
     let p = Arc::new(Process::new().expect("a process"));
     let q = p.clone();
     run_on_all(move || q.enter());
