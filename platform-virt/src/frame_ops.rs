@@ -22,6 +22,7 @@ fn zva_block() -> Option<usize> {
 ///
 /// # Safety
 /// The bytes are writable normal memory nothing else uses meanwhile.
+#[inline]
 pub unsafe fn zero(start: *mut u8, len: usize) {
     let (start, end) = (start as usize, start as usize + len);
     let (first, last, block) = match zva_block() {

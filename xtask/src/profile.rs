@@ -137,7 +137,8 @@ const PARTS: [&str; 5] = [
 /// vm-core's.
 fn part_of(name: &str) -> usize {
     let platform = name.contains("platform_virt::");
-    if platform && (name.ends_with("FrameAllocator>::zero") || name.ends_with("FrameAllocator>::copy")) {
+    let frame_op = name.ends_with("FrameAllocator>::zero") || name.ends_with("FrameAllocator>::copy");
+    if (platform && frame_op) || name.starts_with("platform_virt::frame_ops::") {
         0
     } else if name == "(no symbol)"
         || name == "exception_dispatch"
@@ -190,11 +191,31 @@ fn report(log: &Log, symbols: &[Symbol], from: usize, to: usize, ops: u64) {
     functions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     println!("instructions per operation, by function:");
     for (name, n) in functions.iter().take(40) {
-        // Generic instances spell out their parameters: the start names them.
-        let shown: String = name.chars().take(110).collect();
-        let cut = if shown.len() < name.len() { "…" } else { "" };
-        println!("  {:>9.1}  {shown}{cut}", per(*n));
+        println!("  {:>9.1}  {}", per(*n), without_generic_arguments(name));
     }
+}
+
+/// `name` with the generic arguments of its types elided (`Tables<…>`),
+/// which otherwise hide the function's own name at the end; the `<`
+/// opening a qualified path (`<T as Trait>::f`) is kept.
+fn without_generic_arguments(name: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    let mut previous = ' ';
+    for c in name.chars() {
+        match c {
+            '<' if depth > 0 => depth += 1,
+            '<' if previous.is_alphanumeric() || previous == '_' => {
+                depth = 1;
+                out.push_str("<…>");
+            }
+            '>' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            _ => out.push(c),
+        }
+        previous = c;
+    }
+    out
 }
 
 /// `cargo xtask bench profile ARGS`.
@@ -254,6 +275,7 @@ mod tests {
     fn functions_fall_into_parts() {
         let zero = "<platform_virt::vm::PhysFrames as vm_core::platform::FrameAllocator>::zero";
         assert_eq!(PARTS[part_of(zero)], "the page's zeroing or copy");
+        assert_eq!(part_of("platform_virt::frame_ops::zero"), 0, "a frame op not inlined");
         let forwarded = "<vm_core::vmo::notices::Notices as vm_core::platform::FrameAllocator>::zero";
         assert_eq!(part_of(forwarded), 4, "vm-core's forwarding call is vm-core's");
         assert_eq!(part_of("(no symbol)"), 1);
@@ -264,6 +286,20 @@ mod tests {
         assert_eq!(part_of("qemu_tests::access::store_each_page"), 3);
         assert_eq!(part_of("<vm_core::vmo::Vmo>::lookup_for"), 4);
         assert_eq!(part_of("memcpy"), 4);
+    }
+
+    #[test]
+    fn generic_arguments_are_elided() {
+        let name = "<platform_virt::mmu::tables::TranslationTables<platform_virt::mmu::hw::FrameTables, \
+                    alloc::vec::Vec<u8>> as vm_core::platform::Translation>::map";
+        assert_eq!(
+            without_generic_arguments(name),
+            "<platform_virt::mmu::tables::TranslationTables<…> as vm_core::platform::Translation>::map"
+        );
+        assert_eq!(
+            without_generic_arguments("<vm_core::vmo::Vmo>::lookup_for"),
+            "<vm_core::vmo::Vmo>::lookup_for"
+        );
     }
 
     #[test]

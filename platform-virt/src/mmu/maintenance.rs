@@ -80,6 +80,7 @@ mod hardware {
 
     /// Hands `op` to `mmu::checking` (nothing while it is off).
     #[cfg(target_os = "none")]
+    #[inline]
     fn check(op: Op) {
         crate::mmu::checking::record(op);
     }
@@ -89,47 +90,58 @@ mod hardware {
     // SAFETY (every block below): barriers and maintenance instructions have
     // no memory-safety effects; maintenance by VA is only issued for
     // addresses the caller has mapped.
+    // Inlined: each is an instruction or two, and the fault path issues
+    // several (a call per barrier was a fifth of its table part).
     impl Maintenance for Hardware {
+        #[inline]
         fn dsb_ishst(&self) {
             check(Op::DsbIshst);
             // SAFETY: see above.
             unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) }
         }
+        #[inline]
         fn dsb_ish(&self) {
             check(Op::DsbIsh);
             // SAFETY: see above.
             unsafe { asm!("dsb ish", options(nostack, preserves_flags)) }
         }
+        #[inline]
         fn dsb_nsh(&self) {
             check(Op::DsbNsh);
             // SAFETY: see above.
             unsafe { asm!("dsb nsh", options(nostack, preserves_flags)) }
         }
+        #[inline]
         fn dsb_sy(&self) {
             check(Op::DsbSy);
             // SAFETY: see above.
             unsafe { asm!("dsb sy", options(nostack, preserves_flags)) }
         }
+        #[inline]
         fn isb(&self) {
             check(Op::Isb);
             // SAFETY: see above.
             unsafe { asm!("isb", options(nostack, preserves_flags)) }
         }
+        #[inline]
         fn tlbi_vale1is(&self, operand: u64) {
             check(Op::TlbiVale1is(operand));
             // SAFETY: see above.
             unsafe { asm!("tlbi vale1is, {}", in(reg) operand, options(nostack, preserves_flags)) }
         }
+        #[inline]
         fn tlbi_vale1(&self, operand: u64) {
             check(Op::TlbiVale1(operand));
             // SAFETY: see above.
             unsafe { asm!("tlbi vale1, {}", in(reg) operand, options(nostack, preserves_flags)) }
         }
+        #[inline]
         fn tlbi_aside1is(&self, operand: u64) {
             check(Op::TlbiAside1is(operand));
             // SAFETY: see above.
             unsafe { asm!("tlbi aside1is, {}", in(reg) operand, options(nostack, preserves_flags)) }
         }
+        #[inline]
         fn dc(&self, op: DcOp, va: u64) {
             check(Op::Dc(op, va));
             // SAFETY: see above; the caller maps `va`.
@@ -142,11 +154,13 @@ mod hardware {
                 }
             }
         }
+        #[inline]
         fn ic_ivau(&self, va: u64) {
             check(Op::IcIvau(va));
             // SAFETY: see above; the caller maps `va`.
             unsafe { asm!("ic ivau, {}", in(reg) va, options(nostack, preserves_flags)) }
         }
+        #[inline]
         fn entry_written(&self, write: EntryWrite) {
             check(Op::Write(write));
         }
