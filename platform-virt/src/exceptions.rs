@@ -32,11 +32,7 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
     let esr = Syndrome(ESR_EL1.get());
     let far = FAR_EL1.get();
     if kind & 3 == 0 {
-        if let Some(access) = abort_access(esr) {
-            let af_or_permission = matches!(
-                esr.fault_status(),
-                Some(FaultStatus::AccessFlag { .. } | FaultStatus::Permission { .. })
-            );
+        if let Some((access, af_or_permission)) = vm_abort(esr) {
             match crate::vm::handle_abort(far, access, af_or_permission) {
                 Some(Ok(())) => return,
                 Some(Err(status)) => {
@@ -71,20 +67,19 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
     ));
 }
 
-/// The access an abort made, for the aborts the VM may resolve: translation,
-/// access-flag and permission faults.
-fn abort_access(esr: Syndrome) -> Option<Access> {
-    if !matches!(
-        esr.fault_status(),
-        Some(
-            FaultStatus::Translation { .. } | FaultStatus::AccessFlag { .. } | FaultStatus::Permission { .. }
-        )
-    ) {
-        return None;
-    }
-    Some(match esr.class() {
+/// The access an abort made and whether it is an access-flag or permission
+/// fault (rather than a translation fault), for the aborts the VM may
+/// resolve; the syndrome decoded once.
+fn vm_abort(esr: Syndrome) -> Option<(Access, bool)> {
+    let af_or_permission = match esr.fault_status()? {
+        FaultStatus::Translation { .. } => false,
+        FaultStatus::AccessFlag { .. } | FaultStatus::Permission { .. } => true,
+        _ => return None,
+    };
+    let access = match esr.class() {
         ExceptionClass::InstructionAbortSameEl | ExceptionClass::InstructionAbortLowerEl => Access::Execute,
         _ if esr.is_write() => Access::Write,
         _ => Access::Read,
-    })
+    };
+    Some((access, af_or_permission))
 }
