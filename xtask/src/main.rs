@@ -356,8 +356,8 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
             runs.push((b, Expect::TestsPass));
         }
     }
-    // The VM on four cores and the user pager on a GICv3, where their
-    // waits sleep on GICv3 SGIs.
+    // The VM on four cores, the user pager and the stress run on a GICv3,
+    // where their waits sleep on GICv3 SGIs.
     for (name, mem, cpu, el2) in [
         ("smp_vm", 256, "cortex-a72", false),
         ("smp_vm", 256, "max", false),
@@ -365,6 +365,8 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
         ("smp_vm", 256, "max", true),
         ("pager", 128, "cortex-a72", false),
         ("pager", 128, "max", true),
+        ("stress", 128, "cortex-a72", true),
+        ("stress", 128, "max", false),
     ] {
         let mut b = Boot::new(image(name), cpu, mem);
         (b.smp, b.el2, b.gic_v3) = (4, el2, true);
