@@ -46,6 +46,7 @@ pub enum FaultStatus {
 pub struct Syndrome(pub u64);
 
 impl Syndrome {
+    #[inline]
     pub fn class(self) -> ExceptionClass {
         use ExceptionClass::*;
         match ((self.0 >> 26) & 0x3f) as u8 {
@@ -77,6 +78,7 @@ impl Syndrome {
     }
 
     /// The fault status, for instruction and data aborts.
+    #[inline]
     pub fn fault_status(self) -> Option<FaultStatus> {
         use ExceptionClass::*;
         if !matches!(
@@ -99,6 +101,7 @@ impl Syndrome {
     }
 
     /// For data aborts: whether the access was a write (`ISS.WnR`).
+    #[inline]
     pub fn is_write(self) -> bool {
         matches!(self.class(), ExceptionClass::DataAbortLowerEl | ExceptionClass::DataAbortSameEl)
             && self.0 & (1 << 6) != 0

@@ -100,6 +100,7 @@ impl Frames {
     }
 
     /// Takes one frame; `None` when none is left.
+    #[inline]
     pub fn alloc(&self) -> Option<u64> {
         let mut inner = self.inner.lock();
         if inner.stacked == 0 {
@@ -111,6 +112,7 @@ impl Frames {
     }
 
     /// Returns a frame taken with [`Frames::alloc`].
+    #[inline]
     pub fn free(&self, pa: u64) {
         debug_assert_eq!(pa % FRAME_SIZE, 0, "freeing an unaligned frame");
         let mut inner = self.inner.lock();

@@ -169,6 +169,7 @@ pub fn fault_counts() -> FaultCounts {
 /// first the software half of access-flag and dirty management, then
 /// vm-core's fault path. `None` when the address is not a VM address or the
 /// CPU is in no address space.
+#[inline]
 pub(crate) fn handle_abort(
     far: u64,
     access: Access,

@@ -95,6 +95,10 @@ fn parse(text: &str) -> Log {
     log
 }
 
+/// The branches whose target TCG looks up at run time (it chains direct
+/// ones): under TCG each costs far more than an instruction.
+const INDIRECT: [&str; 3] = ["ret", "br", "blr"];
+
 /// The instructions counted by kind, besides the total.
 const KINDS: [(&str, &[&str]); 6] = [
     ("exclusive loads (locks, atomics)", &["ldxr", "ldaxr", "ldxrb", "ldaxrb", "ldxp", "ldaxp"]),
@@ -102,7 +106,7 @@ const KINDS: [(&str, &[&str]); 6] = [
         "atomic instructions (LSE)",
         &["cas", "casa", "casal", "casl", "swp", "swpa", "swpal", "ldadd", "ldaddal", "ldaddl"],
     ),
-    ("indirect branches and returns", &["ret", "br", "blr"]),
+    ("indirect branches and returns", &INDIRECT),
     ("barriers (DSB, DMB, ISB)", &["dsb", "dmb", "isb"]),
     ("TLB invalidations", &["tlbi"]),
     ("DC ZVA", &["dc zva"]),
@@ -164,10 +168,16 @@ fn report(log: &Log, symbols: &[Symbol], from: usize, to: usize, ops: u64) {
     let mut total = 0u64;
     let mut kinds = [0u64; KINDS.len()];
     let mut by_function: HashMap<&str, u64> = HashMap::new();
+    // Where blocks end in an indirect branch: TCG looks each one up.
+    let mut indirect_by_function: HashMap<&str, u64> = HashMap::new();
     for pc in &log.runs[from..to] {
         let Some(insns) = log.blocks.get(pc) else { continue };
         total += insns.len() as u64;
-        *by_function.entry(function(symbols, *pc)).or_default() += insns.len() as u64;
+        let name = function(symbols, *pc);
+        *by_function.entry(name).or_default() += insns.len() as u64;
+        if insns.last().is_some_and(|(m, _)| INDIRECT.contains(&m.as_str())) {
+            *indirect_by_function.entry(name).or_default() += 1;
+        }
         for (sum, n) in kinds.iter_mut().zip(kinds_by_block[pc]) {
             *sum += n;
         }
@@ -187,10 +197,21 @@ fn report(log: &Log, symbols: &[Symbol], from: usize, to: usize, ops: u64) {
     for (what, n) in PARTS.iter().zip(parts) {
         println!("  {:>9.1}  {what}", per(n));
     }
-    let mut functions: Vec<_> = by_function.into_iter().collect();
+    print_by_function("instructions per operation, by function:", by_function, 40, per);
+    print_by_function(
+        "indirect branches and returns per operation, by function:",
+        indirect_by_function,
+        25,
+        per,
+    );
+}
+
+/// Prints the `top` largest of `counts`, by function.
+fn print_by_function(title: &str, counts: HashMap<&str, u64>, top: usize, per: impl Fn(u64) -> f64) {
+    let mut functions: Vec<_> = counts.into_iter().collect();
     functions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    println!("instructions per operation, by function:");
-    for (name, n) in functions.iter().take(40) {
+    println!("{title}");
+    for (name, n) in functions.iter().take(top) {
         println!("  {:>9.1}  {}", per(*n), without_generic_arguments(name));
     }
 }

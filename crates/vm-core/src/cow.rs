@@ -270,6 +270,7 @@ impl CowTree {
     }
 
     /// Where the page `leaf` sees at page-aligned `offset` comes from.
+    #[inline]
     fn find(&self, leaf: NodeId, offset: u64) -> Found {
         let (mut id, mut off) = (leaf, offset);
         loop {
@@ -291,6 +292,7 @@ impl CowTree {
     }
 
     /// What `leaf` sees at page-aligned `offset`. O(depth · log n).
+    #[inline]
     pub fn lookup(&self, leaf: NodeId, offset: u64) -> Content {
         match self.find(leaf, offset) {
             Found::Page { node, frame, state, .. } if node == leaf => Content::Own(frame, state),

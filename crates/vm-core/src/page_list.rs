@@ -231,6 +231,7 @@ impl PageList {
 
     /// Stores `slot` at `index` and returns what was stored there, keeping
     /// the node map and the page count right.
+    #[inline(always)]
     fn set_raw(&mut self, index: u64, slot: Slot) -> Slot {
         let key = index / FAN_OUT;
         let i = (index % FAN_OUT) as usize;
@@ -355,6 +356,7 @@ impl PageList {
     }
 
     /// What page `index` holds. O(log n).
+    #[inline]
     pub fn get(&self, index: u64) -> Entry {
         match self.raw(index).entry() {
             Entry::Empty => match self.interval(index) {
@@ -370,6 +372,7 @@ impl PageList {
     /// around it. `entry` may not be [`Entry::Zero`] (see
     /// [`PageList::add_zero`]).
     #[must_use]
+    #[inline(always)]
     pub fn replace(&mut self, index: u64, entry: Entry) -> Entry {
         if self.intervals == 0 {
             // No interval to split: what the slot held is the whole answer,

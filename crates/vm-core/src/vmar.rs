@@ -684,6 +684,7 @@ impl Vmar {
 
     /// The mapping covering `va` in this region or below, its run there and
     /// its generation; `NOT_FOUND` if there is none.
+    #[inline(always)]
     fn mapping_at(&self, tree: &Tree, va: u64) -> Result<(Arc<Mapping>, Run, u64), Status> {
         let mut id = self.id;
         loop {

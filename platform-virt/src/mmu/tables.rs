@@ -182,6 +182,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
 
     /// The level 3 slot for `va`, creating tables on the way if `create`
     /// (under `lock`: two CPUs linking a table into one slot would lose one).
+    #[inline(always)]
     fn leaf_slot(&self, va: u64, create: bool) -> Result<Option<Slot>, MapError> {
         let va = va & !(PAGE - 1);
         let mut table = self.root;
