@@ -494,7 +494,7 @@ impl Vmo {
             reach += n;
         }
         let frames = notices.frames();
-        let mut reserve = Reserve::new(frames, needed)?;
+        let mut reserve = Reserve::new(notices.allocator(), needed)?;
         let mut forked = Runs::default();
         let mut done = 0;
         for (page, in_page, n) in pieces(pos, reach) {
@@ -617,7 +617,7 @@ impl Vmo {
     ) -> Result<(), Status> {
         let pages = (start..end).step_by(PAGE_SIZE as usize);
         let needed = pages.clone().filter(|&p| !matches!(fam.cow.lookup(leaf, p), Content::Own(..))).count();
-        let mut reserve = Reserve::new(notices.frames(), needed as u64)?;
+        let mut reserve = Reserve::new(notices.allocator(), needed as u64)?;
         let mut forked = Runs::default();
         let paged = fam.cow.is_paged(leaf);
         for page in pages {
@@ -687,7 +687,7 @@ impl Vmo {
                 }
             }
             let frames = notices.frames();
-            let mut reserve = Reserve::new(frames, needed)?;
+            let mut reserve = Reserve::new(notices.allocator(), needed)?;
             let mut forked = Runs::default();
             for (p, s, e) in partial {
                 let seen = fam.cow.lookup(leaf, p);
@@ -981,7 +981,7 @@ impl Vmo {
                         Need::Frame => 1,
                         need => return Err(fam.wait_to_write(need, leaf, page, page + PAGE_SIZE)),
                     };
-                    let mut reserve = Reserve::new(notices.frames(), needed)?;
+                    let mut reserve = Reserve::new(notices.allocator(), needed)?;
                     let mut forked = Runs::default();
                     let frame = Self::own_for_write(fam, leaf, page, content, &mut reserve, &mut forked);
                     if let Some(mapping) = faulting {

@@ -84,6 +84,14 @@ impl<'a> Notices<'a> {
         self
     }
 
+    /// The allocator itself, for a [`Reserve`](crate::cow::Reserve): the
+    /// frames it returns unused no translation has seen, so they need not
+    /// wait, and its zeroing and copying reach the platform in one call
+    /// rather than through this one's.
+    pub(super) fn allocator(&self) -> &'a dyn FrameAllocator {
+        self.frames
+    }
+
     /// Makes the mapping calls, then frees the frames. Inlined for its
     /// common case, a change that owes nothing (a read fault); by reference,
     /// so the caller's `Notices` is not moved (copied) to get here.
