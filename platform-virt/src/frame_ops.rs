@@ -32,9 +32,9 @@ pub unsafe fn zero(start: *mut u8, len: usize) {
         }
         None => (end, end, 1),
     };
+    // The edges are empty for a whole frame: no `memset` calls then.
     // SAFETY: the caller's contract; `start <= first <= last <= end`, and
     // `[first, last)` is whole blocks.
-    // The edges are empty for a whole frame: no `memset` calls then.
     unsafe {
         if first > start {
             core::ptr::write_bytes(start as *mut u8, 0, first - start);

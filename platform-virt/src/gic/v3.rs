@@ -28,10 +28,10 @@ use spin::Mutex;
 pub(super) struct GicV3(Mutex<Driver<'static>>);
 
 impl GicV3 {
-    /// Checks that this CPU has the system-register interface, then turns
-    /// on affinity routing and Group 1 at the distributor.
+    /// Turns on affinity routing and Group 1 at the distributor (memory
+    /// mapped: the boot CPU's system-register interface is checked by its
+    /// [`GicV3::init_this_cpu`], which follows).
     pub(super) fn init(distributor: u64, redistributors: u64) -> Result<Self, &'static str> {
-        use_system_registers()?;
         let (gicd, gicr) = (
             NonNull::new(distributor as *mut Gicd).ok_or("no GICv3 distributor address")?,
             NonNull::new(redistributors as *mut GicrSgi).ok_or("no GICv3 redistributor address")?,

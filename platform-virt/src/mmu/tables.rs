@@ -212,7 +212,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
         if va >= VA_SIZE {
             return None;
         }
-        self.leaf_slot(va & !(PAGE - 1), false).ok().flatten()
+        self.leaf_slot(va, false).ok().flatten()
     }
 
     /// Calls `f` for every valid leaf in `[va, va + len)`, skipping absent
