@@ -14,6 +14,12 @@
 //! the image. Counts, not times: they do
 //! not move from run to run, so a change shows without a benchmark's noise.
 //! The image boots with one CPU, so the log is of that CPU alone.
+//!
+//! Release images are optimised as one program (LTO), so most of a fault
+//! is inlined into the exception handler. Each instruction counts for the
+//! function its code came from, read from the image's DWARF: the innermost
+//! inlined function that is not of the Rust library (`core`, `alloc`) or a
+//! collection crate, whose code belongs to its caller.
 
 use crate::qemu::{self, Boot};
 use object::{Object, ObjectSymbol, SymbolKind};
@@ -53,6 +59,66 @@ fn function(symbols: &[Symbol], pc: u64) -> &str {
         Some(s) if pc < s.start + s.size => &s.name,
         _ => "(no symbol)",
     }
+}
+
+/// Whether function `name` is library code that counts for its caller when
+/// inlined: of the Rust library, a collection crate, or a trait's method
+/// for a primitive or built-in type (`<u64 as core::cmp::Ord>::cmp`).
+fn is_library(name: &str) -> bool {
+    const LIBRARY: [&str; 4] = ["core", "alloc", "smallvec", "spin"];
+    const PRIMITIVE: [&str; 16] = [
+        "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "bool",
+        "char", "str", "",
+    ];
+    let path = name.trim_start_matches(['<', '&', '[', '(', '*']);
+    let path = path.strip_prefix("const ").or_else(|| path.strip_prefix("mut ")).unwrap_or(path);
+    let first = &path[..path.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(path.len())];
+    LIBRARY.contains(&first) || PRIMITIVE.contains(&first)
+}
+
+/// The function each instruction counts for: the innermost of the functions
+/// inlined there (innermost first in `inlined`) that is not library code
+/// ([`is_library`]), else the function of the symbol it lies in.
+fn owner<'a>(inlined: &'a [String], symbol: &'a str) -> &'a str {
+    inlined.iter().find(|name| !is_library(name)).map_or(symbol, String::as_str)
+}
+
+/// The image's functions by instruction address, through its symbols and
+/// the inlining its DWARF records.
+struct Functions {
+    symbols: Vec<Symbol>,
+    dwarf: Option<addr2line::Loader>,
+    names: HashMap<u64, String>,
+}
+
+impl Functions {
+    fn new(image: &Path) -> Result<Functions, String> {
+        // Without debug information every instruction counts for its symbol.
+        let dwarf = addr2line::Loader::new(image).ok();
+        Ok(Functions { symbols: symbols(image)?, dwarf, names: HashMap::new() })
+    }
+
+    /// The function the instruction at `pc` counts for ([`owner`]).
+    fn at(&mut self, pc: u64) -> &str {
+        let (symbols, dwarf) = (&self.symbols, &self.dwarf);
+        self.names.entry(pc).or_insert_with(|| {
+            let inlined = dwarf.as_ref().map(|d| inlined_at(d, pc)).unwrap_or_default();
+            owner(&inlined, function(symbols, pc)).to_string()
+        })
+    }
+}
+
+/// The demangled names of the functions whose code is at `pc`, innermost
+/// first (the symbol's own function last).
+fn inlined_at(dwarf: &addr2line::Loader, pc: u64) -> Vec<String> {
+    let mut names = Vec::new();
+    let Ok(mut frames) = dwarf.find_frames(pc) else { return names };
+    while let Ok(Some(frame)) = frames.next() {
+        if let Some(Ok(raw)) = frame.function.as_ref().map(|f| f.raw_name()) {
+            names.push(format!("{:#}", rustc_demangle::demangle(&raw)));
+        }
+    }
+    names
 }
 
 /// What a QEMU log holds: each block's instructions (mnemonic, operands)
@@ -99,8 +165,24 @@ fn parse(text: &str) -> Log {
 /// ones): under TCG each costs far more than an instruction.
 const INDIRECT: [&str; 3] = ["ret", "br", "blr"];
 
+/// Whether TCG chains the block at `from` to the next block run, at `to`:
+/// it does for a direct branch or fall-through to the page the block
+/// starts on (QEMU's `translator_use_goto_tb`); otherwise, after an
+/// indirect branch, a branch to another page or an exception, it looks the
+/// next block up.
+fn chained(log: &Log, from: u64, to: u64) -> bool {
+    let last = log.blocks.get(&from).and_then(|b| b.last()).map(|(m, _)| m.as_str());
+    let direct = last.is_some_and(|m| !INDIRECT.contains(&m) && !["eret", "svc", "msr"].contains(&m));
+    let next = from + 4 * log.blocks.get(&from).map_or(0, |b| b.len() as u64);
+    // A block that ends where an exception was taken does not fall through.
+    let exception = !last
+        .is_some_and(|m| m.starts_with('b') || m == "cbz" || m == "cbnz" || m.starts_with("tb"))
+        && to != next;
+    direct && !exception && from >> 12 == to >> 12
+}
+
 /// The instructions counted by kind, besides the total.
-const KINDS: [(&str, &[&str]); 6] = [
+const KINDS: [(&str, &[&str]); 7] = [
     ("exclusive loads (locks, atomics)", &["ldxr", "ldaxr", "ldxrb", "ldaxrb", "ldxp", "ldaxp"]),
     (
         "atomic instructions (LSE)",
@@ -110,6 +192,8 @@ const KINDS: [(&str, &[&str]); 6] = [
     ("barriers (DSB, DMB, ISB)", &["dsb", "dmb", "isb"]),
     ("TLB invalidations", &["tlbi"]),
     ("DC ZVA", &["dc zva"]),
+    // TCG ends the block after each, and returns to its main loop.
+    ("system register writes (MSR)", &["msr"]),
 ];
 
 /// How many of `insns` are of each of [`KINDS`].
@@ -161,22 +245,25 @@ fn part_of(name: &str) -> usize {
 }
 
 /// Counts the runs of `log` from `from` to `to` (exclusive) per `ops`.
-fn report(log: &Log, symbols: &[Symbol], from: usize, to: usize, ops: u64) {
+fn report(log: &Log, functions: &mut Functions, from: usize, to: usize, ops: u64) {
     // Each block is classified once, however often it ran.
     let kinds_by_block: HashMap<u64, [u64; KINDS.len()]> =
         log.blocks.iter().map(|(&pc, insns)| (pc, kinds_of(insns))).collect();
     let mut total = 0u64;
     let mut kinds = [0u64; KINDS.len()];
-    let mut by_function: HashMap<&str, u64> = HashMap::new();
+    let mut by_function: HashMap<String, u64> = HashMap::new();
     // Where blocks end in an indirect branch: TCG looks each one up.
-    let mut indirect_by_function: HashMap<&str, u64> = HashMap::new();
+    let mut indirect_by_function: HashMap<String, u64> = HashMap::new();
     for pc in &log.runs[from..to] {
         let Some(insns) = log.blocks.get(pc) else { continue };
         total += insns.len() as u64;
-        let name = function(symbols, *pc);
-        *by_function.entry(name).or_default() += insns.len() as u64;
-        if insns.last().is_some_and(|(m, _)| INDIRECT.contains(&m.as_str())) {
-            *indirect_by_function.entry(name).or_default() += 1;
+        // A block is one straight run of 4-byte instructions.
+        for (i, (mnemonic, _)) in insns.iter().enumerate() {
+            let name = functions.at(pc + 4 * i as u64);
+            *by_function.entry(name.to_string()).or_default() += 1;
+            if i + 1 == insns.len() && INDIRECT.contains(&mnemonic.as_str()) {
+                *indirect_by_function.entry(name.to_string()).or_default() += 1;
+            }
         }
         for (sum, n) in kinds.iter_mut().zip(kinds_by_block[pc]) {
             *sum += n;
@@ -189,6 +276,12 @@ fn report(log: &Log, symbols: &[Symbol], from: usize, to: usize, ops: u64) {
     for ((what, _), n) in KINDS.iter().zip(kinds) {
         println!("  {:>9.1}  {what}", per(n));
     }
+    let unchained: Vec<(u64, u64)> =
+        log.runs[from..to].windows(2).filter(|w| !chained(log, w[0], w[1])).map(|w| (w[0], w[1])).collect();
+    println!(
+        "  {:>9.1}  block changes TCG looks up (indirect, to another page, or an exception)",
+        per(unchained.len() as u64)
+    );
     let mut parts = [0u64; PARTS.len()];
     for (name, n) in &by_function {
         parts[part_of(name)] += n;
@@ -204,16 +297,36 @@ fn report(log: &Log, symbols: &[Symbol], from: usize, to: usize, ops: u64) {
         25,
         per,
     );
+    let mut lookups: HashMap<String, u64> = HashMap::new();
+    for (from, to) in unchained {
+        let last = from + 4 * log.blocks.get(&from).map_or(1, |b| b.len() as u64 - 1);
+        let change = format!("{} → {}", short(functions.at(last)), short(functions.at(to)));
+        *lookups.entry(change).or_default() += 1;
+    }
+    print_by_function(
+        "block changes TCG looks up per operation, from function to function:",
+        lookups,
+        25,
+        per,
+    );
 }
 
 /// Prints the `top` largest of `counts`, by function.
-fn print_by_function(title: &str, counts: HashMap<&str, u64>, top: usize, per: impl Fn(u64) -> f64) {
+fn print_by_function(title: &str, counts: HashMap<String, u64>, top: usize, per: impl Fn(u64) -> f64) {
     let mut functions: Vec<_> = counts.into_iter().collect();
-    functions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    functions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     println!("{title}");
     for (name, n) in functions.iter().take(top) {
         println!("  {:>9.1}  {}", per(*n), without_generic_arguments(name));
     }
+}
+
+/// The last two segments of function `name` without generic arguments
+/// (`Vmar>::fault_in`): what a block change is listed under.
+fn short(name: &str) -> String {
+    let name = without_generic_arguments(name);
+    let segments: Vec<&str> = name.split("::").collect();
+    segments[segments.len().saturating_sub(2)..].join("::")
 }
 
 /// `name` with the generic arguments of its types elided (`Tables<…>`),
@@ -269,7 +382,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
     }
     let text = fs::read_to_string(&log_path).map_err(|e| format!("reading {}: {e}", log_path.display()))?;
     let log = parse(&text);
-    let symbols = symbols(&image)?;
+    let mut functions = Functions::new(&image)?;
     let reads_counter: HashSet<u64> = log
         .blocks
         .iter()
@@ -282,9 +395,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
             "{job}: no timed part in the log (the jobs that need four cores do not run on the one profiled)"
         ));
     };
-    let entry = symbols.iter().find(|s| s.name == "exception_dispatch").map(|s| s.start);
+    let entry = functions.symbols.iter().find(|s| s.name == "exception_dispatch").map(|s| s.start);
     let exceptions = log.runs[from..to].iter().filter(|&&pc| Some(pc) == entry).count() as u64;
-    report(&log, &symbols, from, to, if exceptions > 0 { exceptions } else { pages });
+    report(&log, &mut functions, from, to, if exceptions > 0 { exceptions } else { pages });
     Ok(0)
 }
 
