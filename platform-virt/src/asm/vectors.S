@@ -3,10 +3,23 @@
 // holds every register the handler's code may change: x0-x30, ELR, SPSR,
 // and the FP/SIMD registers q0-q31 with FPCR and FPSR (the target's Rust
 // code uses them, and the interrupted code may have live values in any).
+//
+// A system register is written back only when the handler changed its saved
+// value (a caught fault's landing changes ELR): the write of an unchanged
+// value is no change at all, and under QEMU's TCG each MSR of these ends
+// the translation block and returns to QEMU's main loop.
 .equ TRAP_FRAME_SIZE, 800               // x0-x30, ELR, SPSR, pad; q0-q31; FPCR, FPSR
 .equ TRAP_FRAME_Q, 272
 .equ TRAP_FRAME_FPCR, 784
 .equ TRAP_FRAME_FPSR, 792
+
+.macro RESTORE reg, saved, scratch
+    mrs     \scratch, \reg
+    cmp     \scratch, \saved
+    b.eq    1f
+    msr     \reg, \saved
+1:
+.endm
 
 .macro VECTOR kind
 .balign 0x80
@@ -82,9 +95,9 @@ trap_common:
     bl      exception_dispatch
 
     ldr     x3, [sp, #TRAP_FRAME_FPCR]
-    msr     fpcr, x3
+    RESTORE fpcr, x3, x4
     ldr     x3, [sp, #TRAP_FRAME_FPSR]
-    msr     fpsr, x3
+    RESTORE fpsr, x3, x4
     add     x2, sp, #TRAP_FRAME_Q
     ldp     q0, q1, [x2, #0]
     ldp     q2, q3, [x2, #32]
@@ -103,9 +116,9 @@ trap_common:
     ldp     q28, q29, [x2, #448]
     ldp     q30, q31, [x2, #480]
     ldr     x2, [sp, #256]
-    msr     spsr_el1, x2
+    RESTORE spsr_el1, x2, x3
     ldp     x30, x2, [sp, #240]
-    msr     elr_el1, x2
+    RESTORE elr_el1, x2, x3
     ldp     x28, x29, [sp, #224]
     ldp     x26, x27, [sp, #208]
     ldp     x24, x25, [sp, #192]
