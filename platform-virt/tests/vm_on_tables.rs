@@ -39,7 +39,7 @@ impl Cpu {
         let tables = Arc::new(HostTables::new(64));
         let recorder = Arc::new(Recorder::default());
         let space = Arc::new(TranslationTables::new(tables.clone(), recorder.clone(), 1, None).unwrap());
-        let root = Vmar::new_root(&machine.ctx, space.clone() as Arc<dyn Translation>);
+        let root = Vmar::new_root(&machine.ctx, space.clone());
         Cpu { root, space, recorder, tables, hw, machine }
     }
 

@@ -30,7 +30,7 @@ pub struct Vm {
 
 impl Vm {
     /// Over `frames` frames of the given allocator.
-    pub fn over(frames: Arc<dyn FrameAllocator>) -> Vm {
+    pub fn over<F: FrameAllocator + 'static>(frames: Arc<F>) -> Vm {
         let ctx = VmContext::new(frames, Arc::new(MockCache::new()), Arc::new(MockWaiter::new()))
             .expect("a frame for the zero page");
         Vm { ctx }

@@ -8,8 +8,9 @@
 
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::any::TypeId;
 
-use crate::platform::{CacheMaintenance, FrameAllocator, PhysAddr, Waiter};
+use crate::platform::{is_same_object, CacheMaintenance, FrameAllocator, PhysAddr, Waiter};
 use crate::vmo::{evict_from, Evictable, Vmo};
 use crate::{Status, PAGE_SIZE};
 
@@ -18,6 +19,8 @@ pub struct VmContext {
     pub frames: Arc<dyn FrameAllocator>,
     pub cache: Arc<dyn CacheMaintenance>,
     pub waiter: Arc<dyn Waiter>,
+    /// The type behind `frames`, for [`VmContext::frames_are`].
+    frames_type: TypeId,
     zero_frame: PhysAddr,
     discardable: crate::sync::Mutex<Vec<Weak<Vmo>>>,
     evictable: crate::sync::Mutex<Vec<Evictable>>,
@@ -78,8 +81,8 @@ const PRESSURE_BATCH: u64 = 16;
 impl VmContext {
     /// A context over the given platform; takes and zeroes the zero frame.
     /// NO_MEMORY if no frame is free.
-    pub fn new(
-        frames: Arc<dyn FrameAllocator>,
+    pub fn new<F: FrameAllocator + 'static>(
+        frames: Arc<F>,
         cache: Arc<dyn CacheMaintenance>,
         waiter: Arc<dyn Waiter>,
     ) -> Result<Arc<VmContext>, Status> {
@@ -89,11 +92,18 @@ impl VmContext {
             frames,
             cache,
             waiter,
+            frames_type: TypeId::of::<F>(),
             zero_frame,
             discardable: crate::sync::Mutex::new(Vec::new()),
             evictable: crate::sync::Mutex::new(Vec::new()),
             evicted: core::sync::atomic::AtomicU64::new(0),
         }))
+    }
+
+    /// Whether `frames` is this context's allocator, under its own type
+    /// ([`is_same_object`]).
+    pub(crate) fn frames_are<F: FrameAllocator + 'static>(&self, frames: &F) -> bool {
+        is_same_object(&self.frames, self.frames_type, frames)
     }
 
     /// The shared, always-zero frame; never writable.

@@ -59,25 +59,32 @@ struct CowNode {
 /// Frames taken from the allocator ahead of an operation, so that it either
 /// gets every frame it may need or fails with NO_MEMORY before changing
 /// anything. Frames left over are returned on drop.
-pub(crate) struct Reserve<'a> {
-    frames: &'a dyn FrameAllocator,
+pub(crate) struct Reserve<'a, F: FrameAllocator + ?Sized> {
+    frames: &'a F,
     /// Inline for the one or two frames of a fault: no heap allocation.
     spare: SmallVec<[PhysAddr; 2]>,
 }
 
-impl<'a> Reserve<'a> {
-    /// Takes `count` frames, or none and NO_MEMORY. Inlined: returned by
-    /// value, the reservation was copied with a `memcpy` call on every fault.
+impl<'a, F: FrameAllocator + ?Sized> Reserve<'a, F> {
+    /// A reservation from `frames`, holding none yet.
+    pub fn empty(frames: &'a F) -> Reserve<'a, F> {
+        Reserve { frames, spare: SmallVec::new() }
+    }
+
+    /// Takes `count` frames, or fails with NO_MEMORY (what it took goes back
+    /// when the reservation is dropped). Built empty and filled in
+    /// place: a reservation returned in a `Result` was copied out with two
+    /// `memcpy` calls on every fault.
     #[inline(always)]
-    pub fn new(frames: &'a dyn FrameAllocator, count: u64) -> Result<Reserve<'a>, Status> {
-        let mut reserve = Reserve { frames, spare: SmallVec::new() };
+    pub fn fill(&mut self, count: u64) -> Result<(), Status> {
+        let before = self.spare.len();
         for _ in 0..count {
-            reserve.spare.push(frames.alloc().ok_or(Status::NoMemory)?);
+            self.spare.push(self.frames.alloc().ok_or(Status::NoMemory)?);
         }
         // Hand frames out in allocation order, which keeps runs committed in
         // one go physically contiguous when the allocator allows.
-        reserve.spare.reverse();
-        Ok(reserve)
+        self.spare[before..].reverse();
+        Ok(())
     }
 
     fn take(&mut self) -> PhysAddr {
@@ -85,7 +92,8 @@ impl<'a> Reserve<'a> {
     }
 }
 
-impl Drop for Reserve<'_> {
+impl<F: FrameAllocator + ?Sized> Drop for Reserve<'_, F> {
+    #[inline(always)]
     fn drop(&mut self) {
         for frame in self.spare.drain(..) {
             self.frames.free(frame);
@@ -151,10 +159,12 @@ fn release(frames: &dyn FrameAllocator, entries: Vec<(u64, Entry)>) {
 }
 
 impl CowTree {
+    #[inline(always)]
     fn node(&self, id: NodeId) -> &CowNode {
         self.nodes.get(id)
     }
 
+    #[inline(always)]
     fn node_mut(&mut self, id: NodeId) -> &mut CowNode {
         self.nodes.get_mut(id)
     }
@@ -214,6 +224,7 @@ impl CowTree {
     }
 
     /// Whether `leaf` is a paged root, whose pages are dirty-tracked.
+    #[inline(always)]
     pub fn is_paged(&self, leaf: NodeId) -> bool {
         self.node(leaf).paged
     }
@@ -365,6 +376,7 @@ impl CowTree {
 
     /// The nodes that see hidden node `id`'s page at `offset`, counted up to
     /// two. A visible node counts as one viewer, whatever children it has.
+    #[inline(always)]
     fn viewers(&self, id: NodeId, offset: u64) -> Viewers {
         match self.count_viewers(id, offset, 2) {
             (0, _) => Viewers::None,
@@ -445,19 +457,24 @@ impl CowTree {
     /// (it was written). Takes at most one frame from `reserve`.
     ///
     /// The page must not be [`Content::Missing`]: its content comes first.
-    pub fn fork(&mut self, leaf: NodeId, offset: u64, reserve: &mut Reserve) -> (PhysAddr, bool) {
+    pub fn fork<F: FrameAllocator + ?Sized>(
+        &mut self,
+        leaf: NodeId,
+        offset: u64,
+        reserve: &mut Reserve<'_, F>,
+    ) -> (PhysAddr, bool) {
         self.fork_seen(leaf, offset, self.lookup(leaf, offset), reserve)
     }
 
     /// [`CowTree::fork`] of a page whose content `seen` the caller has just
     /// looked up ([`CowTree::lookup`]), so that the fault path, which needs
     /// the content first, walks the tree once.
-    pub fn fork_seen(
+    pub fn fork_seen<F: FrameAllocator + ?Sized>(
         &mut self,
         leaf: NodeId,
         offset: u64,
         seen: Content,
-        reserve: &mut Reserve,
+        reserve: &mut Reserve<'_, F>,
     ) -> (PhysAddr, bool) {
         debug_assert_eq!(seen, self.lookup(leaf, offset), "what the caller saw is what is there");
         let frames = reserve.frames;
@@ -919,7 +936,8 @@ mod tests {
     const P: u64 = PAGE_SIZE;
 
     fn tagged(tree: &mut CowTree, frames: &MockFrames, leaf: NodeId, pages: u64) {
-        let mut r = Reserve::new(frames, pages).unwrap();
+        let mut r = Reserve::empty(frames);
+        r.fill(pages).unwrap();
         for i in 0..pages {
             let (f, new) = tree.fork(leaf, i * P, &mut r);
             assert!(new);
@@ -951,7 +969,8 @@ mod tests {
         assert_eq!(tag(&t, &frames, b, P), 3);
         assert!(matches!(t.lookup(a, 0), Content::Shared(..)));
         // Page 0 is seen only by `a`: a write migrates it.
-        let mut r = Reserve::new(&frames, 1).unwrap();
+        let mut r = Reserve::empty(&frames);
+        r.fill(1).unwrap();
         let (f0, _) = t.fork(a, 0, &mut r);
         assert_eq!(r.spare.len(), 1, "migrated, not copied");
         drop(r);
@@ -973,7 +992,8 @@ mod tests {
         let a = t.add_root(4 * P, false);
         tagged(&mut t, &frames, a, 3);
         let b = t.snapshot(a, 0, 4 * P, 4 * P);
-        let mut r = Reserve::new(&frames, 2).unwrap();
+        let mut r = Reserve::empty(&frames);
+        r.fill(2).unwrap();
         t.fork(b, P, &mut r);
         t.fork(b, 3 * P, &mut r);
         t.zero_pages(b, 2 * P, 3 * P, &frames);
@@ -1009,7 +1029,8 @@ mod tests {
         assert_eq!(t.supply(root, 4 * P, Some(g)), Some(g));
         frames.free(g);
         // A clone's write copies the root's page; the root keeps it.
-        let mut r = Reserve::new(&frames, 1).unwrap();
+        let mut r = Reserve::empty(&frames);
+        r.fill(1).unwrap();
         let (copy, new) = t.fork(grandchild, P, &mut r);
         assert!(new && copy != f);
         assert_eq!(t.lookup(root, 4 * P), Content::Own(f, DirtyState::Clean));

@@ -112,6 +112,7 @@ struct Slot(u64);
 impl Slot {
     const EMPTY: Slot = Slot(0);
 
+    #[inline(always)]
     fn from_entry(entry: Entry) -> Slot {
         match entry {
             Entry::Empty => Slot::EMPTY,

@@ -3,9 +3,28 @@
 //! Implemented once for aarch64 (`platform-virt`) and once as the host mock
 //! (`vm_core::mock`, feature `mock`). Each trait is small on purpose: vm-core
 //! decides *what* happens to memory, the platform only carries it out.
+//!
+//! vm-core holds the platform's objects as trait objects. The fault path can
+//! also call them statically, inlined: a platform that has its own objects
+//! under their own types passes them to
+//! [`Vmar::fault_with`](crate::vmar::Vmar::fault_with), which uses them when
+//! it finds them to be the ones vm-core holds, as Linux's
+//! `INDIRECT_CALL_*` wrappers call a known target directly. Under QEMU's TCG
+//! each dynamic call costs two indirect branches, a lookup each.
+
+use alloc::sync::Arc;
+use core::any::TypeId;
 
 use crate::fault::Access;
 use crate::Status;
+
+/// Whether `given` is the object behind `held`, whose type is `held_type`
+/// (recorded when vm-core was handed the object): the same type, and the
+/// same address unless the type is zero-sized, whose values hold nothing
+/// to tell apart. Calling `given` statically is then calling `held`.
+pub(crate) fn is_same_object<T: 'static, U: ?Sized>(held: &Arc<U>, held_type: TypeId, given: &T) -> bool {
+    TypeId::of::<T>() == held_type && (size_of::<T>() == 0 || core::ptr::addr_eq(Arc::as_ptr(held), given))
+}
 
 /// A physical address. Frames are [`PAGE_SIZE`]-aligned physical addresses.
 pub type PhysAddr = u64;
@@ -203,4 +222,26 @@ pub trait Waiter: Send + Sync {
     /// Wakes every waiter so that it checks its condition (and its deadline)
     /// again.
     fn wake_all(&self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Stateless;
+
+    /// The same object is the same type at the same address; values of a
+    /// zero-sized type are all the same object.
+    #[test]
+    fn an_object_is_itself_under_its_own_type_only() {
+        let held: Arc<u64> = Arc::new(7);
+        let same_value_elsewhere = 7u64;
+        assert!(is_same_object(&held, TypeId::of::<u64>(), &*held));
+        assert!(!is_same_object(&held, TypeId::of::<u64>(), &same_value_elsewhere));
+        let as_i64: &i64 = &0;
+        assert!(!is_same_object(&held, TypeId::of::<u64>(), as_i64), "another type");
+        let held: Arc<dyn core::any::Any> = Arc::new(Stateless);
+        assert!(is_same_object(&held, TypeId::of::<Stateless>(), &Stateless));
+        assert!(!is_same_object(&held, TypeId::of::<u8>(), &Stateless));
+    }
 }

@@ -67,6 +67,8 @@ pub struct Vmar {
 struct AddressSpace {
     ctx: Arc<VmContext>,
     mmu: Arc<dyn Translation>,
+    /// The type behind `mmu`, for [`Vmar::fault_with`].
+    mmu_type: core::any::TypeId,
     tree: Mutex<Tree>,
 }
 
@@ -269,7 +271,7 @@ impl Vmar {
     /// # Panics
     /// If that range is not page-aligned, is empty, or wraps: the platform
     /// sets up address spaces, not users.
-    pub fn new_root(ctx: &Arc<VmContext>, mmu: Arc<dyn Translation>) -> Arc<Vmar> {
+    pub fn new_root<T: Translation + 'static>(ctx: &Arc<VmContext>, mmu: Arc<T>) -> Arc<Vmar> {
         let (base, size) = mmu.va_range();
         assert!(
             page_aligned(base) && page_aligned(size) && size > 0 && base.checked_add(size).is_some(),
@@ -278,7 +280,12 @@ impl Vmar {
         let flags = VmFlags::CAN_MAP_PERMS | VmFlags::CAN_MAP_SPECIFIC;
         let root = Region { base, size, parent: None, children: BTreeMap::new() };
         let tree = Tree { regions: BTreeMap::from([(ROOT, root)]), next_id: ROOT + 1 };
-        let space = Arc::new(AddressSpace { ctx: ctx.clone(), mmu, tree: Mutex::new(tree) });
+        let space = Arc::new(AddressSpace {
+            ctx: ctx.clone(),
+            mmu,
+            mmu_type: core::any::TypeId::of::<T>(),
+            tree: Mutex::new(tree),
+        });
         Arc::new(Vmar { space, id: ROOT, koid: next_koid(), base, size, flags })
     }
 
@@ -671,8 +678,27 @@ impl Vmar {
         Ok(())
     }
 
+    /// The address space's translation and its context's allocator, as the
+    /// trait objects vm-core holds.
+    pub(crate) fn platform(&self) -> (&dyn Translation, &dyn crate::platform::FrameAllocator) {
+        (&*self.space.mmu, &*self.space.ctx.frames)
+    }
+
+    /// Whether `tables` and `frames` are the address space's translation
+    /// and its context's allocator under their own types
+    /// ([`crate::platform::is_same_object`]).
+    pub(crate) fn platform_is<T, F>(&self, tables: &T, frames: &F) -> bool
+    where
+        T: Translation + 'static,
+        F: crate::platform::FrameAllocator + 'static,
+    {
+        let space = &self.space;
+        crate::platform::is_same_object(&space.mmu, space.mmu_type, tables) && space.ctx.frames_are(frames)
+    }
+
     /// The mapping that covers page `va` in this region or below, checked
     /// for `access` (`NOT_FOUND`, `ACCESS_DENIED`).
+    #[inline(always)]
     pub(crate) fn fault_target(&self, va: u64, access: crate::fault::Access) -> Result<FaultTarget, Status> {
         let tree = self.space.tree.lock();
         let (mapping, run, generation) = self.mapping_at(&tree, va)?;

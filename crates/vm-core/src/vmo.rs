@@ -494,7 +494,8 @@ impl Vmo {
             reach += n;
         }
         let frames = notices.frames();
-        let mut reserve = Reserve::new(notices.allocator(), needed)?;
+        let mut reserve = Reserve::empty(notices.allocator());
+        reserve.fill(needed)?;
         let mut forked = Runs::default();
         let mut done = 0;
         for (page, in_page, n) in pieces(pos, reach) {
@@ -511,12 +512,12 @@ impl Vmo {
     /// The frame of `leaf`'s page at `page`, made private and writable: a
     /// fork (recorded in `forked`) or, on a paged root, the page marked
     /// Dirty. `seen` is what `leaf` has there ([`CowTree::lookup`]).
-    fn own_for_write(
+    fn own_for_write<F: FrameAllocator + ?Sized>(
         fam: &mut Family,
         leaf: NodeId,
         page: u64,
         seen: Content,
-        reserve: &mut Reserve,
+        reserve: &mut Reserve<'_, F>,
         forked: &mut Runs,
     ) -> PhysAddr {
         let (frame, new) = fam.cow.fork_seen(leaf, page, seen, reserve);
@@ -617,7 +618,8 @@ impl Vmo {
     ) -> Result<(), Status> {
         let pages = (start..end).step_by(PAGE_SIZE as usize);
         let needed = pages.clone().filter(|&p| !matches!(fam.cow.lookup(leaf, p), Content::Own(..))).count();
-        let mut reserve = Reserve::new(notices.allocator(), needed as u64)?;
+        let mut reserve = Reserve::empty(notices.allocator());
+        reserve.fill(needed as u64)?;
         let mut forked = Runs::default();
         let paged = fam.cow.is_paged(leaf);
         for page in pages {
@@ -687,7 +689,8 @@ impl Vmo {
                 }
             }
             let frames = notices.frames();
-            let mut reserve = Reserve::new(notices.allocator(), needed)?;
+            let mut reserve = Reserve::empty(notices.allocator());
+            reserve.fill(needed)?;
             let mut forked = Runs::default();
             for (p, s, e) in partial {
                 let seen = fam.cow.lookup(leaf, p);
@@ -929,7 +932,7 @@ impl Vmo {
     /// size → OUT_OF_RANGE; discarded and not locked again → NOT_FOUND; no
     /// frame → NO_MEMORY; the pager's failure or absence → its status.
     pub fn lookup_for_fault(&self, offset: u64, write: bool) -> Result<FaultPage, Status> {
-        self.lookup_for(offset, write, None).map(|(page, _)| page)
+        self.lookup_for(offset, write, None, &*self.ctx.frames).map(|(page, _)| page)
     }
 
     /// [`Vmo::lookup_for_fault`] for a fault through `mapping`, which
@@ -938,21 +941,25 @@ impl Vmo {
     /// new generation ([`Mapping::take_over`]) under the family lock, as
     /// the notice would have, and gets it back here: its translation of
     /// the page is stale, and the fault replaces it (break before make)
-    /// under that generation rather than fault again.
-    pub(crate) fn lookup_for_mapping_fault(
+    /// under that generation rather than fault again. `frames` is the
+    /// context's allocator, under some type.
+    pub(crate) fn lookup_for_mapping_fault<F: FrameAllocator + ?Sized>(
         &self,
         offset: u64,
         write: bool,
         mapping: &Mapping,
+        frames: &F,
     ) -> Result<(FaultPage, Option<u64>), Status> {
-        self.lookup_for(offset, write, Some(mapping))
+        self.lookup_for(offset, write, Some(mapping), frames)
     }
 
-    fn lookup_for(
+    #[inline(always)]
+    fn lookup_for<F: FrameAllocator + ?Sized>(
         &self,
         offset: u64,
         write: bool,
         faulting: Option<&Mapping>,
+        frames: &F,
     ) -> Result<(FaultPage, Option<u64>), Status> {
         self.blocking(|fam, notices| {
             let (leaf, base, size) = fam.geometry(self.view);
@@ -981,7 +988,8 @@ impl Vmo {
                         Need::Frame => 1,
                         need => return Err(fam.wait_to_write(need, leaf, page, page + PAGE_SIZE)),
                     };
-                    let mut reserve = Reserve::new(notices.allocator(), needed)?;
+                    let mut reserve = Reserve::empty(frames);
+                    reserve.fill(needed)?;
                     let mut forked = Runs::default();
                     let frame = Self::own_for_write(fam, leaf, page, content, &mut reserve, &mut forked);
                     if let Some(mapping) = faulting {

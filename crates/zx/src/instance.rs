@@ -35,7 +35,7 @@ impl Zx {
     /// An instance over the address space whose translations `aspace`
     /// holds, with a root VMAR covering exactly the range those tables
     /// translate ([`Translation::va_range`]).
-    pub fn new(ctx: Arc<VmContext>, aspace: Arc<dyn Translation>) -> Zx {
+    pub fn new<T: Translation + 'static>(ctx: Arc<VmContext>, aspace: Arc<T>) -> Zx {
         let root = Vmar::new_root(&ctx, aspace);
         let mut handles = HandleTable::default();
         let root_handle = handles.insert(HandleEntry {

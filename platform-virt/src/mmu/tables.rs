@@ -309,6 +309,7 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
     /// [`TranslationTables::map`] of `memory` rather than normal memory. A
     /// translation to the same page keeps the memory type it has (vm-core
     /// never changes a mapped VMO's cache policy).
+    #[inline(always)]
     pub fn map_as(
         &self,
         va: u64,
@@ -630,6 +631,9 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
         false
     }
 
+    // Inlined into the fault path, which calls it statically
+    // (`Vmar::fault_with`), as is `prepare`: a call and return fewer each.
+    #[inline(always)]
     fn map(&self, va: u64, frame: PhysAddr, flags: MmuFlags, access: Option<Access>) -> Result<(), Status> {
         let perms = Perms::from(flags);
         assert!(perms.read, "map of [{va:#x}, {:#x}) without READ ({flags:?})", va.wrapping_add(PAGE));
@@ -639,6 +643,7 @@ impl<T: TableMemory, M: Maintenance> Translation for TranslationTables<T, M> {
         }
     }
 
+    #[inline(always)]
     fn prepare(&self, va: u64) -> Result<(), Status> {
         Self::check_range(va & !(PAGE - 1), PAGE).unwrap_or_else(|_| refused("prepare", va, PAGE));
         // Tables are freed only with the address space: once linked, the

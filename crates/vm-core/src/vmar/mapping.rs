@@ -112,6 +112,7 @@ impl Mapping {
 
     /// The run that starts at `va` and the current generation, read under
     /// one hold of the lock (the fault path's view of the mapping).
+    #[inline(always)]
     pub fn run_and_generation(&self, va: u64) -> Option<(Run, u64)> {
         let state = self.state.lock();
         state.runs.get(&va).map(|&run| (run, state.generation))
@@ -201,29 +202,25 @@ impl Mapping {
         self.vmo.remove_mapping(&self.listener());
     }
 
-    /// Takes the tables an [`install`](Self::install) at `va` needs
-    /// ([`Translation::prepare`]).
-    pub fn prepare(&self, va: u64) -> Result<(), Status> {
-        self.mmu.prepare(va)
-    }
-
     /// Installs `page` at `va` with the permissions of `va`'s run, minus
     /// WRITE unless the VMO handed the page out writable, as touched by the
-    /// faulting `access` ([`Translation::map`]). Returns `false`
+    /// faulting `access` ([`Translation::map`] of `tables`, the mapping's
+    /// own translation under some type). Returns `false`
     /// without installing anything when the mapping changed since
     /// `generation` was read: the caller looks the page up again. With
     /// `stale` (a fault that took over its notice,
     /// [`Vmo::lookup_for_mapping_fault`]), the translation of `va` must not
     /// outlive this: if this does not replace it, it removes it.
-    pub fn install(
+    pub fn install<T: Translation + ?Sized>(
         &self,
+        tables: &T,
         va: u64,
         page: FaultPage,
         generation: u64,
         access: Option<Access>,
         stale: bool,
     ) -> Result<bool, Status> {
-        let installed = self.install_current(va, page, generation, access);
+        let installed = self.install_current(tables, va, page, generation, access);
         if stale && !matches!(installed, Ok(true)) {
             self.remove_stale(va);
         }
@@ -232,8 +229,10 @@ impl Mapping {
 
     /// [`Mapping::install`] at `generation`, leaving a stale translation it
     /// did not replace to the caller.
-    fn install_current(
+    #[inline(always)]
+    fn install_current<T: Translation + ?Sized>(
         &self,
+        tables: &T,
         va: u64,
         page: FaultPage,
         generation: u64,
@@ -254,7 +253,7 @@ impl Mapping {
         // A run without permissions (MAP_RANGE of a PERM-less mapping)
         // needs no translation, and has none to replace.
         if !flags.is_empty() {
-            self.mmu.map(va, page.frame, flags | self.cache(), access)?;
+            tables.map(va, page.frame, flags | self.cache(), access)?;
         }
         Ok(true)
     }
@@ -282,13 +281,16 @@ impl Mapping {
             let page_va = va + (offset - first);
             // A change since `generation` stops the prefill; faults fill in
             // what it did not.
-            if self.mmu.query(page_va).is_none() && !self.install(page_va, page, generation, None, false)? {
+            if self.mmu.query(page_va).is_none()
+                && !self.install(&*self.mmu, page_va, page, generation, None, false)?
+            {
                 break;
             }
         }
         Ok(())
     }
 
+    #[inline(always)]
     fn run_containing(state: &State, va: u64) -> Option<(u64, Run)> {
         let (&start, &run) = state.runs.range(..=va).next_back()?;
         (va - start < run.len).then_some((start, run))

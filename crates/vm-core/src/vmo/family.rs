@@ -137,6 +137,7 @@ impl Family {
 
     /// [`Self::notify_seeing`] of each of `ranges`, finding the views that
     /// see `node` once for all of them.
+    #[inline(always)]
     fn notify_seeing_ranges(&self, node: NodeId, ranges: &[(u64, u64)], kind: NoticeKind, out: &Notices) {
         if self.cow.is_childless(node) {
             // No clone looks through to `node`: its own views alone see
@@ -164,6 +165,7 @@ impl Family {
     /// on the paged root of a TRAP_DIRTY VMO, every page that is not Dirty
     /// already (Clean and AwaitingClean pages, markers, zero ranges; digest
     /// §3.1).
+    #[inline(always)]
     fn needs_approval(&self, leaf: NodeId, offset: u64) -> bool {
         self.cow.is_paged(leaf)
             && self.source.as_ref().is_some_and(PageSource::traps_dirty)
@@ -179,6 +181,7 @@ impl Family {
     }
 
     /// [`Family::write_need`] of a page whose content was just looked up.
+    #[inline(always)]
     pub(super) fn write_need_of(&self, leaf: NodeId, offset: u64, content: Content) -> Need {
         match content {
             Content::Missing { .. } => Need::Read,
@@ -322,6 +325,7 @@ impl Family {
 
     /// Notes that a write, a zero or a resize changed `leaf`, when it is a
     /// paged root (digest §2.7: clones do not count).
+    #[inline(always)]
     pub(super) fn note_modified(&mut self, leaf: NodeId) {
         if self.cow.is_paged(leaf) {
             if let Some(source) = self.source.as_mut() {
@@ -349,6 +353,7 @@ impl Family {
     /// the at-least-on-write clones that see it live, which would otherwise
     /// go on reading the frame (the zero frame, a parent's page) `vmo_read`
     /// no longer reads there.
+    #[inline(always)]
     pub(super) fn notify_runs(&self, leaf: NodeId, runs: &Runs, out: &Notices) {
         if self.lent && !runs.0.is_empty() {
             self.notify_seeing_ranges(leaf, &runs.0, NoticeKind::Unmap, out);

@@ -151,6 +151,7 @@ fn address(mapping: &dyn VmoMapping) -> usize {
 pub(super) struct Runs(pub(super) SmallVec<[(u64, u64); 1]>);
 
 impl Runs {
+    #[inline(always)]
     pub(super) fn add(&mut self, offset: u64) {
         match self.0.last_mut() {
             Some((_, end)) if *end == offset => *end += PAGE_SIZE,

@@ -114,7 +114,8 @@ impl Vmo {
                 Item::One(..) => 0,
             })
             .sum();
-        let mut reserve = Reserve::new(notices.allocator(), zeros)?;
+        let mut reserve = Reserve::empty(notices.allocator());
+        reserve.fill(zeros)?;
         let (mut dirtied, mut committed) = (Runs::default(), Runs::default());
         for index in start..end {
             let at = index * PAGE_SIZE;
