@@ -113,7 +113,9 @@ impl AddressSpace {
     /// The address space of `tables` whose root VMAR is `root`: a root made
     /// over `tables` by [`Vmar::new_root`] or [`zx::Zx::new`], directly or
     /// through a [`Translation`](vm_core::platform::Translation) that
-    /// forwards to them.
+    /// forwards to them. A root made directly over `tables`, in a context
+    /// over [`PhysFrames`], has its faults call both statically
+    /// (`Vmar::fault_with`).
     pub fn new(root: Arc<Vmar>, tables: Arc<HwTables>) -> Arc<AddressSpace> {
         Arc::new(AddressSpace { root, tables })
     }

@@ -80,7 +80,8 @@ const PRESSURE_BATCH: u64 = 16;
 
 impl VmContext {
     /// A context over the given platform; takes and zeroes the zero frame.
-    /// NO_MEMORY if no frame is free.
+    /// NO_MEMORY if no frame is free. The allocator's type is recorded, for
+    /// [`Vmar::fault_with`](crate::vmar::Vmar::fault_with).
     pub fn new<F: FrameAllocator + 'static>(
         frames: Arc<F>,
         cache: Arc<dyn CacheMaintenance>,

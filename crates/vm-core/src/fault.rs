@@ -180,12 +180,15 @@ mod tests {
         assert_eq!(mmu.pte(va).unwrap().frame, private, "the zero page did not come back");
     }
 
-    /// A fresh one-page VMO mapped read-write in `root`, and its address.
-    fn map_one_page(machine: &Machine, root: &Arc<Vmar>) -> (Arc<Vmo>, u64) {
+    /// An address space over a fresh mock MMU with a fresh one-page VMO
+    /// mapped read-write: the MMU, the root, the VMO and its address.
+    fn one_page_space(machine: &Machine) -> (Arc<MockMmu>, Arc<Vmar>, Arc<Vmo>, u64) {
+        let mmu = Arc::new(MockMmu::with_range(0x10_0000_0000, 1 << 30));
+        let root = Vmar::new_root(&machine.ctx, mmu.clone());
         let vmo = Vmo::create(&machine.ctx, P, VmoOptions::empty()).unwrap();
         let rw = VmFlags::PERM_READ | VmFlags::PERM_WRITE;
         let va = root.map(rw.into(), 0, &vmo, 0, P).unwrap();
-        (vmo, va)
+        (mmu, root, vmo, va)
     }
 
     /// Given the root's own translation and the context's own allocator,
@@ -194,9 +197,7 @@ mod tests {
     #[test]
     fn a_fault_with_the_platforms_own_objects_uses_them() {
         let machine = Machine::new(16);
-        let mmu = Arc::new(MockMmu::with_range(0x10_0000_0000, 1 << 30));
-        let root = Vmar::new_root(&machine.ctx, mmu.clone());
-        let (vmo, va) = map_one_page(&machine, &root);
+        let (mmu, root, vmo, va) = one_page_space(&machine);
         let used = machine.used_frames();
         root.fault_with(va + 8, Access::Write, &*mmu, &*machine.frames).unwrap();
         assert_eq!(machine.used_frames(), used + 1);
@@ -213,9 +214,7 @@ mod tests {
     #[test]
     fn a_fault_with_other_objects_uses_the_address_spaces_own() {
         let machine = Machine::new(16);
-        let mmu = Arc::new(MockMmu::with_range(0x10_0000_0000, 1 << 30));
-        let root = Vmar::new_root(&machine.ctx, mmu.clone());
-        let (_vmo, va) = map_one_page(&machine, &root);
+        let (mmu, root, _vmo, va) = one_page_space(&machine);
         let other_mmu = MockMmu::with_range(0x10_0000_0000, 1 << 30);
         let other_frames = MockFrames::new(4);
         root.fault_with(va, Access::Write, &other_mmu, &*machine.frames).unwrap();

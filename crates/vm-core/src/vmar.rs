@@ -266,7 +266,8 @@ impl Vmar {
     /// holds. It covers exactly the range the tables translate
     /// ([`Translation::va_range`]), so no mapping can lie where the tables
     /// cannot put it, and may map anything anywhere
-    /// (`CAN_MAP_READ|WRITE|EXECUTE|SPECIFIC`).
+    /// (`CAN_MAP_READ|WRITE|EXECUTE|SPECIFIC`). `mmu`'s type is recorded,
+    /// for [`Vmar::fault_with`].
     ///
     /// # Panics
     /// If that range is not page-aligned, is empty, or wraps: the platform
