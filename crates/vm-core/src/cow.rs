@@ -30,6 +30,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::ManuallyDrop;
 use smallvec::SmallVec;
 
 use crate::page_list::{DirtyState, Entry, Item, PageList};
@@ -62,13 +63,16 @@ struct CowNode {
 pub(crate) struct Reserve<'a, F: FrameAllocator + ?Sized> {
     frames: &'a F,
     /// Inline for the one or two frames of a fault: no heap allocation.
-    spare: SmallVec<[PhysAddr; 2]>,
+    /// Dropped by hand ([`Reserve`]'s `drop`): with a field that has drop
+    /// glue of its own, the reservation's glue is too large to inline, a
+    /// call and return on every fault.
+    spare: ManuallyDrop<SmallVec<[PhysAddr; 2]>>,
 }
 
 impl<'a, F: FrameAllocator + ?Sized> Reserve<'a, F> {
     /// A reservation from `frames`, holding none yet.
     pub fn empty(frames: &'a F) -> Reserve<'a, F> {
-        Reserve { frames, spare: SmallVec::new() }
+        Reserve { frames, spare: ManuallyDrop::new(SmallVec::new()) }
     }
 
     /// Takes `count` frames, or fails with NO_MEMORY (what it took goes back
@@ -90,13 +94,24 @@ impl<'a, F: FrameAllocator + ?Sized> Reserve<'a, F> {
     fn take(&mut self) -> PhysAddr {
         self.spare.pop().expect("an operation used more frames than it reserved")
     }
+
+    /// Returns the frames left over, and frees a spilled list's buffer (a
+    /// commit of many pages); an inline list owns nothing more.
+    #[cold]
+    fn release(&mut self) {
+        for frame in self.spare.drain(..) {
+            self.frames.free(frame);
+        }
+        drop(core::mem::take(&mut *self.spare));
+    }
 }
 
 impl<F: FrameAllocator + ?Sized> Drop for Reserve<'_, F> {
+    /// A fault uses what it reserved: the common drop has nothing to do.
     #[inline(always)]
     fn drop(&mut self) {
-        for frame in self.spare.drain(..) {
-            self.frames.free(frame);
+        if !self.spare.is_empty() || self.spare.spilled() {
+            self.release();
         }
     }
 }
