@@ -3,7 +3,8 @@
 //! the boot arguments.
 //!
 //! Plain Rust over the `fdt` crate, tested on the host against a device tree
-//! dumped from QEMU's virt board.
+//! dumped from QEMU's virt board. The boot hands it a blob that
+//! [`crate::fdt_blob::compact`] has checked and freed of NOPs.
 
 use crate::memory_map::{PhysRange, RangeSet, TooManyRanges};
 use fdt::Fdt;

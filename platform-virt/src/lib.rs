@@ -28,7 +28,7 @@
 //! | memory | `frames` (the frame allocator, `frames::global`) |
 //! | faults as values, the end of a run | `fault`, `fatal` (reports, the panic handler) |
 //! | devices and this CPU | `block` (virtio-blk), `console`, `gic` (wake-ups), `power`, `cpu` |
-//! | facts | `boot_info`, `memory_map`, `esr` |
+//! | facts | `boot_info` (with `fdt_blob`, the blob's check), `memory_map`, `esr` |
 //!
 //! `mmu::maintenance` sits below `cache`, which sits below the rest of
 //! `mmu`.
@@ -39,6 +39,7 @@ extern crate alloc;
 pub mod boot_info;
 pub mod cache;
 pub mod esr;
+pub mod fdt_blob;
 pub mod frames;
 pub mod memory_map;
 pub mod mmu;

@@ -61,21 +61,27 @@ extern "C" {
 }
 
 /// Finds the device tree: x0 if the loader passed one, else the start of RAM.
-fn find_dtb(x0: u64) -> Option<&'static [u8]> {
+fn find_dtb(x0: u64) -> Option<&'static mut [u8]> {
     [x0, VIRT_DTB_AT_RAM_START].into_iter().filter(|pa| *pa != 0 && pa % 8 == 0).find_map(|pa| {
         // SAFETY: with the MMU off every RAM address is accessible, and QEMU
         // puts the tree (or the image, which starts 2 MiB further) there.
         let header = unsafe { core::ptr::read_volatile(pa as *const [u8; 8]) };
         let size = fdt_total_size(&header)?;
         // SAFETY: the header's magic matched; QEMU loaded `size` bytes of
-        // tree there, and nothing writes to them.
-        Some(unsafe { core::slice::from_raw_parts(pa as *const u8, size) })
+        // tree there, RAM that the boot CPU alone uses until it has read them
+        // (the tree stays reserved for the whole run), and this is the one
+        // reference to them.
+        Some(unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, size) })
     })
 }
 
 #[no_mangle]
 extern "C" fn platform_entry(x0: u64, entry_el: u64) -> ! {
     let Some(blob) = find_dtb(x0) else { power::exit(1) };
+    if crate::fdt_blob::compact(blob).is_err() {
+        power::exit(1)
+    }
+    let blob: &'static [u8] = blob;
     let Ok(info) = BootInfo::parse(blob, blob.as_ptr() as u64) else { power::exit(1) };
     if let Some(uart) = info.uart {
         // SAFETY: the device tree names a PL011 there; with the MMU off its
