@@ -367,7 +367,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, String> {
     let job = job.ok_or(USAGE)?;
     crate::bench_qemu::check_job(&job)?;
     let image = crate::bench_qemu::build_image(root)?;
-    let log_path = root.join("target").join("bench").join("profile.log");
+    let log_dir = root.join("target").join("bench");
+    fs::create_dir_all(&log_dir).map_err(|e| format!("creating {}: {e}", log_dir.display()))?;
+    let log_path = log_dir.join("profile.log");
     let mut boot = Boot::new(image.clone(), &cpu, 128);
     (boot.cpu, boot.smp, boot.bootargs) = (cpu.clone(), 1, format!("reps=3 pages={pages} only={job}"));
     let mut cmd = boot.command();
