@@ -21,6 +21,11 @@ pub struct Boot {
     /// A GICv3 (`-M virt,gic-version=3`) instead of the board's default
     /// GICv2.
     pub gic_v3: bool,
+    /// The image's device tree names no interrupt controller the platform
+    /// drives: QEMU's own tree for this machine with the GIC node's
+    /// `compatible` overwritten ([`write_tree_without_gic`]), so every CPU waits
+    /// with `WFE` and wakes on `SEV`, as on a board with some other GIC.
+    pub hide_gic: bool,
     /// Extra boot arguments (QEMU's `-append`, the tree's `/chosen/bootargs`).
     pub bootargs: String,
     /// A raw disk image attached as a virtio-blk device (virtio-mmio).
@@ -39,6 +44,7 @@ impl Boot {
             smp: 1,
             el2: false,
             gic_v3: false,
+            hide_gic: false,
             bootargs: String::new(),
             disk: None,
         }
@@ -47,13 +53,14 @@ impl Boot {
     /// A short description for result lines.
     pub fn describe(&self) -> String {
         format!(
-            "{} [{}, {} MiB, {} CPU(s), EL{}, GICv{}]",
+            "{} [{}, {} MiB, {} CPU(s), EL{}, GICv{}{}]",
             self.image.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
             self.cpu,
             self.mem_mib,
             self.smp,
             if self.el2 { 2 } else { 1 },
-            self.gic_version()
+            self.gic_version(),
+            if self.hide_gic { " hidden" } else { "" }
         )
     }
 
@@ -66,9 +73,16 @@ impl Boot {
         }
     }
 
-    /// The machine: board (with its GIC), CPU, memory, CPUs, the console
-    /// on stdio.
-    fn machine(&self) -> Command {
+    /// Where [`run`] writes the device tree of a [`Boot::hide_gic`] boot:
+    /// beside the image.
+    fn tree_without_gic(&self) -> PathBuf {
+        let name = self.image.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        self.image.with_file_name(format!("{name}-no-gic.dtb"))
+    }
+
+    /// The machine: board (with its GIC and `board_options`), CPU, memory,
+    /// CPUs, the console on stdio.
+    fn machine_with(&self, board_options: &str) -> Command {
         let mut machine = String::from("virt");
         if self.el2 {
             machine += ",virtualization=on";
@@ -76,11 +90,16 @@ impl Boot {
         if self.gic_v3 {
             machine += ",gic-version=3";
         }
+        machine += board_options;
         let mut cmd = Command::new("qemu-system-aarch64");
         cmd.args(["-M", &machine, "-cpu", &self.cpu])
             .args(["-m", &format!("{}M", self.mem_mib), "-smp", &self.smp.to_string()])
             .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none"]);
         cmd
+    }
+
+    fn machine(&self) -> Command {
+        self.machine_with("")
     }
 
     /// The same machine booting `image` as a Linux kernel with `initrd`
@@ -97,17 +116,20 @@ impl Boot {
     }
 
     /// The QEMU command line. The image learns `-m`, the entry level and
-    /// the GIC's version through the boot arguments, so it can check what
-    /// it finds.
+    /// the GIC's version (`none` when hidden) through the boot arguments,
+    /// so it can check what it finds.
     pub fn command(&self) -> Command {
+        let gic = if self.hide_gic { "none".into() } else { self.gic_version().to_string() };
         let bootargs = format!(
-            "semihosting ram_mib={} entry_el={} gic={} {}",
+            "semihosting ram_mib={} entry_el={} gic={gic} {}",
             self.mem_mib,
             if self.el2 { 2 } else { 1 },
-            self.gic_version(),
             self.bootargs
         );
         let mut cmd = self.machine();
+        if self.hide_gic {
+            cmd.arg("-dtb").arg(self.tree_without_gic());
+        }
         cmd.args(["-semihosting", "-kernel"]).arg(&self.image).args(["-append", bootargs.trim_end()]);
         if let Some(disk) = &self.disk {
             let drive = format!("file={},if=none,format=raw,id=disk", disk.display());
@@ -156,9 +178,80 @@ impl Run {
     }
 }
 
-/// Boots `boot`, echoing its console, and kills it after `limit`.
+/// Boots `boot`, echoing its console, and kills it after `limit`; first
+/// writes the device tree of a [`Boot::hide_gic`] boot.
 pub fn run(boot: &Boot, limit: Duration, echo: bool) -> Result<Run, String> {
+    if boot.hide_gic {
+        write_tree_without_gic(boot)?;
+    }
     run_command(boot.command(), limit, echo)
+}
+
+/// The `compatible` strings of the GICs the platform drives
+/// (`platform-virt/src/boot_info.rs`), each as a whole string of a
+/// property's string list.
+const GIC_COMPATIBLES: [&[u8]; 4] =
+    [b"arm,cortex-a15-gic", b"arm,gic-400", b"arm,cortex-a9-gic", b"arm,gic-v3"];
+
+/// Has QEMU write its device tree for `boot`'s machine (`-M
+/// virt,dumpdtb=`), then hides the GIC in it.
+pub fn write_tree_without_gic(boot: &Boot) -> Result<(), String> {
+    let path = boot.tree_without_gic();
+    let status = boot
+        .machine_with(&format!(",dumpdtb={}", path.display()))
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("starting qemu-system-aarch64: {e}"))?;
+    if !status.success() {
+        return Err(format!("QEMU could not write its device tree to {} ({status})", path.display()));
+    }
+    let mut tree = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if hide_gic(&mut tree) == 0 {
+        return Err(format!("QEMU's device tree {} names no GIC the platform drives", path.display()));
+    }
+    cut_to_blocks(&mut tree)
+        .ok_or_else(|| format!("QEMU's device tree {} has no valid header", path.display()))?;
+    std::fs::write(&path, tree).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Cuts the device tree blob `tree` to the end of its strings block and
+/// sets its header's `totalsize` to match: QEMU dumps its tree padded to
+/// 1 MiB, and with `-dtb` loads the file at the start of RAM, where an
+/// image 2 MiB further leaves room for twice the file and a little.
+fn cut_to_blocks(tree: &mut Vec<u8>) -> Option<()> {
+    let word = |at: usize| Some(u32::from_be_bytes(tree.get(at..at + 4)?.try_into().ok()?) as usize);
+    let structs_end = word(8)? + word(36)?;
+    let strings_end = word(12)? + word(32)?;
+    let end = structs_end.max(strings_end).next_multiple_of(8);
+    if word(0)? != 0xd00d_feed || end > tree.len() {
+        return None;
+    }
+    tree.truncate(end);
+    tree[4..8].copy_from_slice(&(end as u32).to_be_bytes());
+    Some(())
+}
+
+/// Overwrites the vendor of every GIC `compatible` string in the device
+/// tree blob `tree` (`arm,gic-v3` becomes `off,gic-v3`), in place: the
+/// same length keeps the blob valid. Returns how many it overwrote.
+fn hide_gic(tree: &mut [u8]) -> usize {
+    let mut hidden = 0;
+    for name in GIC_COMPATIBLES {
+        let len = name.len();
+        // A whole string: the start of a property's value (aligned to 4
+        // bytes in the structure block) or after an earlier string's NUL,
+        // and NUL-terminated.
+        let mut at = 0;
+        while at + len < tree.len() {
+            let starts = at % 4 == 0 || tree[at - 1] == 0;
+            if starts && &tree[at..at + len] == name && tree[at + len] == 0 {
+                tree[at..at + 3].copy_from_slice(b"off");
+                hidden += 1;
+            }
+            at += 1;
+        }
+    }
+    hidden
 }
 
 /// Runs the QEMU command `cmd`, echoing its console, and kills it after
@@ -253,10 +346,38 @@ mod tests {
         let joined = args.join(" ");
         assert!(joined.contains("-M virt,virtualization=on,gic-version=3 -cpu"));
         assert!(joined.ends_with("entry_el=2 gic=3"));
+        b.hide_gic = true;
+        let joined =
+            b.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
+        assert!(joined.contains("-dtb img-no-gic.dtb -semihosting"));
+        assert!(joined.ends_with("entry_el=2 gic=none"));
+        b.hide_gic = false;
         b.disk = Some("d.img".into());
         let args: Vec<String> = b.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args
             .join(" ")
             .contains("-drive file=d.img,if=none,format=raw,id=disk -device virtio-blk-device,drive=disk"));
+    }
+
+    #[test]
+    fn only_whole_gic_compatible_strings_are_hidden() {
+        let mut tree = b"\0\0\0\x0barm,gic-v3\0arm,gic-v3-its\0xarm,gic-400\0arm,cortex-a15-gic\0".to_vec();
+        assert_eq!(hide_gic(&mut tree), 2);
+        assert_eq!(&tree[..], b"\0\0\0\x0boff,gic-v3\0arm,gic-v3-its\0xarm,gic-400\0off,cortex-a15-gic\0");
+        assert_eq!(hide_gic(&mut tree), 0);
+    }
+
+    #[test]
+    fn a_padded_tree_is_cut_to_its_blocks() {
+        // A header (struct block at 0x40, 8 bytes; strings at 0x48, 5 bytes)
+        // padded to 256 bytes.
+        let mut tree = vec![0u8; 256];
+        for (at, value) in [(0, 0xd00d_feed_u32), (4, 256), (8, 0x40), (12, 0x48), (32, 5), (36, 8)] {
+            tree[at..at + 4].copy_from_slice(&value.to_be_bytes());
+        }
+        assert_eq!(cut_to_blocks(&mut tree), Some(()));
+        assert_eq!(tree.len(), 0x50);
+        assert_eq!(&tree[4..8], &0x50u32.to_be_bytes());
+        assert_eq!(cut_to_blocks(&mut vec![0u8; 64]), None);
     }
 }
