@@ -254,6 +254,8 @@ fn report(log: &Log, functions: &mut Functions, from: usize, to: usize, ops: u64
     let mut by_function: HashMap<String, u64> = HashMap::new();
     // Where blocks end in an indirect branch: TCG looks each one up.
     let mut indirect_by_function: HashMap<String, u64> = HashMap::new();
+    // Where the exclusive loads are: each a lock taken or an atomic.
+    let mut exclusive_by_function: HashMap<String, u64> = HashMap::new();
     for pc in &log.runs[from..to] {
         let Some(insns) = log.blocks.get(pc) else { continue };
         total += insns.len() as u64;
@@ -263,6 +265,9 @@ fn report(log: &Log, functions: &mut Functions, from: usize, to: usize, ops: u64
             *by_function.entry(name.to_string()).or_default() += 1;
             if i + 1 == insns.len() && INDIRECT.contains(&mnemonic.as_str()) {
                 *indirect_by_function.entry(name.to_string()).or_default() += 1;
+            }
+            if KINDS[0].1.contains(&mnemonic.as_str()) {
+                *exclusive_by_function.entry(name.to_string()).or_default() += 1;
             }
         }
         for (sum, n) in kinds.iter_mut().zip(kinds_by_block[pc]) {
@@ -294,6 +299,12 @@ fn report(log: &Log, functions: &mut Functions, from: usize, to: usize, ops: u64
     print_by_function(
         "indirect branches and returns per operation, by function:",
         indirect_by_function,
+        25,
+        per,
+    );
+    print_by_function(
+        "exclusive loads (locks, atomics) per operation, by function:",
+        exclusive_by_function,
         25,
         per,
     );
