@@ -1,12 +1,14 @@
 //! What the device tree tells the platform: RAM, reservations, the console,
 //! the PSCI conduit, CPUs, the interrupt controller, virtio-mmio slots and
-//! the boot arguments.
+//! the boot arguments. Memory and devices whose `status` says they are not
+//! in use are left out.
 //!
 //! Plain Rust over the `fdt` crate, tested on the host against a device tree
 //! dumped from QEMU's virt board. The boot hands it a blob that
 //! [`crate::fdt_blob::compact`] has checked and freed of NOPs.
 
 use crate::memory_map::{PhysRange, RangeSet, TooManyRanges};
+use fdt::node::FdtNode;
 use fdt::Fdt;
 
 /// How PSCI calls reach the firmware (the `/psci` node's `method`).
@@ -112,7 +114,7 @@ impl<'a> BootInfo<'a> {
     pub fn parse(blob: &'a [u8], pa: u64) -> Result<Self, DtbError> {
         let fdt = Fdt::new(blob).map_err(|_| DtbError::Invalid)?;
         let mut ram = RangeSet::new();
-        for node in fdt.find_all_nodes("/memory") {
+        for node in fdt.find_all_nodes("/memory").filter(enabled) {
             for region in node.reg().into_iter().flatten() {
                 let start = region.starting_address as u64;
                 let size = region.size.unwrap_or(0) as u64;
@@ -136,11 +138,17 @@ impl<'a> BootInfo<'a> {
                 }
             }
         }
-        let uart = fdt
-            .chosen()
-            .stdout()
-            .filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011")))
-            .or_else(|| fdt.find_compatible(&["arm,pl011"]))
+        // The crate's `chosen` and `cpus` panic where the node is missing:
+        // a tree may lack `/chosen`, and one without `/cpus` (which DTSpec
+        // requires) is refused.
+        let chosen = fdt.find_node("/chosen").map(|_| fdt.chosen());
+        if fdt.find_node("/cpus").is_none() {
+            return Err(DtbError::Invalid);
+        }
+        let uart = chosen
+            .and_then(|chosen| chosen.stdout())
+            .filter(|n| enabled(n) && is_compatible(n, &["arm,pl011"]))
+            .or_else(|| find_enabled(&fdt, &["arm,pl011"]))
             .and_then(|n| n.reg()?.next())
             .map(|r| r.starting_address as u64);
         let psci = fdt.find_node("/psci").and_then(|n| n.property("method")).and_then(|p| match p.as_str() {
@@ -153,10 +161,9 @@ impl<'a> BootInfo<'a> {
             mpidrs.mpidrs[mpidrs.len] = mpidr as u64;
             mpidrs.len += 1;
         }
-        let gic = fdt
-            .find_compatible(&GIC_V2_COMPATIBLE)
+        let gic = find_enabled(&fdt, &GIC_V2_COMPATIBLE)
             .map(|n| (n, false))
-            .or_else(|| fdt.find_compatible(&["arm,gic-v3"]).map(|n| (n, true)));
+            .or_else(|| find_enabled(&fdt, &["arm,gic-v3"]).map(|n| (n, true)));
         let gic = gic.and_then(|(node, v3)| {
             let mut reg = node.reg()?.map(|r| r.starting_address as u64);
             let (first, second) = (reg.next()?, reg.next()?);
@@ -167,16 +174,15 @@ impl<'a> BootInfo<'a> {
             })
         });
         let mut virtio_mmio = VirtioMmioList { slots: [PhysRange::new(0, 0); MAX_VIRTIO_MMIO], len: 0 };
-        let windows =
-            fdt.all_nodes().filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "virtio,mmio")));
+        let windows = fdt.all_nodes().filter(|n| enabled(n) && is_compatible(n, &["virtio,mmio"]));
         for region in windows.filter_map(|n| n.reg()?.next()).take(MAX_VIRTIO_MMIO) {
             let start = region.starting_address as u64;
             virtio_mmio.slots[virtio_mmio.len] =
-                PhysRange::new(start, start + region.size.unwrap_or(0) as u64);
+                PhysRange::new(start, start.saturating_add(region.size.unwrap_or(0) as u64));
             virtio_mmio.len += 1;
         }
         Ok(BootInfo {
-            dtb: PhysRange::new(pa, pa + fdt.total_size() as u64),
+            dtb: PhysRange::new(pa, pa.saturating_add(fdt.total_size() as u64)),
             ram,
             reserved,
             uart,
@@ -185,7 +191,7 @@ impl<'a> BootInfo<'a> {
             mpidrs,
             gic,
             virtio_mmio,
-            bootargs: fdt.chosen().bootargs().unwrap_or(""),
+            bootargs: chosen.and_then(|chosen| chosen.bootargs()).unwrap_or(""),
         })
     }
 
@@ -198,6 +204,22 @@ impl<'a> BootInfo<'a> {
     pub fn has_flag(&self, flag: &str) -> bool {
         self.bootargs.split_whitespace().any(|arg| arg == flag)
     }
+}
+
+/// Whether `node` is in use (DTSpec 2.3.4): it has no `status`, or
+/// `"okay"` (`"ok"` in older trees). A `"disabled"` device is left alone.
+fn enabled(node: &FdtNode<'_, '_>) -> bool {
+    node.property("status").and_then(|p| p.as_str()).is_none_or(|s| s == "okay" || s == "ok")
+}
+
+/// Whether `node`'s `compatible` names one of `names`.
+fn is_compatible(node: &FdtNode<'_, '_>, names: &[&str]) -> bool {
+    node.compatible().is_some_and(|c| c.all().any(|s| names.contains(&s)))
+}
+
+/// The first node in use that is compatible with one of `names`.
+fn find_enabled<'b, 'a>(fdt: &'b Fdt<'a>, names: &[&str]) -> Option<FdtNode<'b, 'a>> {
+    fdt.all_nodes().find(|n| enabled(n) && is_compatible(n, names))
 }
 
 /// The size a flattened device tree header at the start of `header` declares,
@@ -246,6 +268,22 @@ mod tests {
         assert_eq!(info.mpidrs.as_slice(), [0, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(info.ram.total(), 128 << 20);
         assert_eq!(info.gic, Some(GicInfo::V3 { distributor: 0x0800_0000, redistributors: 0x080a_0000 }));
+    }
+
+    /// [`VIRT_DTB`] decompiled with `dtc`, `status = "disabled"` added to
+    /// `intc@8000000` and `virtio_mmio@a000000`, and compiled again.
+    const VIRT_DTB_DISABLED: &[u8] = include_bytes!("../testdata/virt-a72-256m-2cpu-disabled.dtb");
+
+    #[test]
+    fn disabled_devices_are_left_out() {
+        let info = BootInfo::parse(VIRT_DTB_DISABLED, 0x4000_0000).unwrap();
+        assert_eq!(info.gic, None);
+        let slots = info.virtio_mmio.as_slice();
+        assert_eq!(slots.len(), 31);
+        assert!(!slots.contains(&PhysRange::new(0x0a00_0000, 0x0a00_0200)));
+        assert!(slots.contains(&PhysRange::new(0x0a00_0200, 0x0a00_0400)));
+        assert_eq!(info.uart, Some(0x0900_0000));
+        assert_eq!(info.ram.total(), 256 << 20);
     }
 
     #[test]

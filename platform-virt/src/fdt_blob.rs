@@ -8,10 +8,13 @@
 //! `fdt` crate (0.1.5) skips them only in some places: after a NOP between
 //! two sibling nodes, `find_node` no longer sees the later ones (so
 //! `/chosen` is lost, and `Fdt::chosen` panics), and a NOP between a node's
-//! properties ends its property list. Its walks also `assert` on a
-//! malformed block. [`compact`] therefore walks the block once first: it
-//! refuses a malformed one with [`DtbError::Invalid`], and moves every
-//! other token down over the NOPs, which leaves the same tree.
+//! properties ends its property list. It also panics on some malformed
+//! trees (a property after a child node, a name that is not UTF-8, a
+//! short `#size-cells`, a root with a name). [`compact`] therefore walks
+//! the block once first: it refuses such a tree with
+//! [`DtbError::Invalid`], and moves every other token down over the NOPs,
+//! which leaves the same tree. The `dtb` fuzz target checks that this and
+//! [`crate::boot_info::BootInfo::parse`] after it never panic.
 
 use crate::boot_info::DtbError;
 
@@ -34,11 +37,19 @@ fn aligned(len: usize) -> Result<usize, DtbError> {
     len.checked_add(3).map(|n| n & !3).ok_or(DtbError::Invalid)
 }
 
-/// Where the structure block lies, and the strings block's size.
+/// Where the structure and strings blocks lie.
 struct Blocks {
     start: usize,
     end: usize,
-    strings_size: usize,
+    strings: core::ops::Range<usize>,
+}
+
+/// The length, with its NUL, of the NUL-terminated UTF-8 string that
+/// `bytes` begins with.
+fn string_at(bytes: &[u8]) -> Result<usize, DtbError> {
+    let nul = bytes.iter().position(|&b| b == 0).ok_or(DtbError::Invalid)?;
+    core::str::from_utf8(&bytes[..nul]).map_err(|_| DtbError::Invalid)?;
+    Ok(nul + 1)
 }
 
 impl Blocks {
@@ -49,24 +60,34 @@ impl Blocks {
     /// nothing only if `apply` was false: [`compact`] checks first.
     fn walk(&self, blob: &mut [u8], apply: bool) -> Result<(usize, usize), DtbError> {
         let (mut read, mut write, mut depth, mut nops) = (self.start, self.start, 0usize, 0);
+        let mut previous = FDT_NOP;
         loop {
             let token = be32(blob, read)?;
             let len = match token {
-                // A second root is not a tree.
+                // One root, named "" (DTSpec 2.2.1), and no second one.
                 FDT_BEGIN_NODE if depth > 0 || write == self.start => {
+                    let name = string_at(blob.get(read + 4..self.end).ok_or(DtbError::Invalid)?)?;
+                    if depth == 0 && name != 1 {
+                        return Err(DtbError::Invalid);
+                    }
                     depth += 1;
-                    let name = blob.get(read + 4..self.end).ok_or(DtbError::Invalid)?;
-                    let nul = name.iter().position(|&b| b == 0).ok_or(DtbError::Invalid)?;
-                    4 + aligned(nul + 1)?
+                    4 + aligned(name)?
                 }
                 FDT_END_NODE => {
                     depth = depth.checked_sub(1).ok_or(DtbError::Invalid)?;
                     4
                 }
-                FDT_PROP if depth > 0 => {
+                // A node's properties come before its children (DTSpec
+                // 5.4.2).
+                FDT_PROP if previous == FDT_BEGIN_NODE || previous == FDT_PROP => {
                     let (value_len, name_at) =
                         (be32(blob, read + 4)? as usize, be32(blob, read + 8)? as usize);
-                    if name_at >= self.strings_size {
+                    let name_at = self.strings.start.checked_add(name_at).ok_or(DtbError::Invalid)?;
+                    let name = blob.get(name_at..self.strings.end).ok_or(DtbError::Invalid)?;
+                    let name = &name[..string_at(name)? - 1];
+                    // Cell counts are one u32 (DTSpec 2.3.5); the crate
+                    // panics on a shorter one.
+                    if (name == b"#address-cells" || name == b"#size-cells") && value_len != 4 {
                         return Err(DtbError::Invalid);
                     }
                     12 + aligned(value_len)?
@@ -79,6 +100,7 @@ impl Blocks {
             if token == FDT_NOP {
                 nops += 1;
             } else {
+                previous = token;
                 if apply {
                     blob.copy_within(read..next, write);
                 }
@@ -92,9 +114,11 @@ impl Blocks {
     }
 }
 
-/// Checks the structure block of `blob` (tokens within the block, names
-/// NUL-terminated, property names within the strings block, nodes nested
-/// under one root and closed before `FDT_END`) and removes its `FDT_NOP`
+/// Checks the structure block of `blob` (tokens within the block, node
+/// and property names NUL-terminated UTF-8, the latter in the strings
+/// block, the reservation block starting within the blob, nodes nested
+/// under one root named "" and closed before `FDT_END`, a node's
+/// properties before its children, cell counts one `u32`) and removes its `FDT_NOP`
 /// tokens in place: the tokens after each run of NOPs move down, the
 /// header's `size_dt_struct` shrinks to match and the freed tail is
 /// zeroed. Returns how many NOPs it removed; a blob it refuses is left as
@@ -107,7 +131,16 @@ pub fn compact(blob: &mut [u8]) -> Result<usize, DtbError> {
     let (start, size) = (be32(blob, 8)? as usize, be32(blob, 36)? as usize);
     let end =
         start.checked_add(size).filter(|&end| end <= total && start % 4 == 0).ok_or(DtbError::Invalid)?;
-    let blocks = Blocks { start, end, strings_size: be32(blob, 32)? as usize };
+    let strings_start = be32(blob, 12)? as usize;
+    let strings_end = strings_start
+        .checked_add(be32(blob, 32)? as usize)
+        .filter(|&e| e <= total)
+        .ok_or(DtbError::Invalid)?;
+    // The reservation block, which the crate slices from its offset on.
+    if be32(blob, 16)? as usize > total {
+        return Err(DtbError::Invalid);
+    }
+    let blocks = Blocks { start, end, strings: strings_start..strings_end };
     let (_, nops) = blocks.walk(blob, false)?;
     if nops == 0 {
         return Ok(0);
@@ -192,5 +225,75 @@ mod tests {
             assert_eq!(compact(&mut blob), Err(DtbError::Invalid));
             assert_eq!(blob, unchanged, "a refused tree is not changed");
         }
+    }
+
+    /// A version 17 blob of the structure block `tokens` (big-endian
+    /// words) and the strings block "#size-cells\0model\0", with no
+    /// reservations.
+    fn tree(tokens: &[u32]) -> Vec<u8> {
+        const STRINGS: &[u8] = b"#size-cells\0model\0";
+        let (structs, strings) = (56, 56 + 4 * tokens.len());
+        let total = strings + STRINGS.len();
+        let header = [FDT_MAGIC, total as u32, structs as u32, strings as u32, 40, 17, 16, 0];
+        let sizes = [STRINGS.len() as u32, 4 * tokens.len() as u32];
+        let mut blob: Vec<u8> = header.iter().chain(&sizes).flat_map(|w| w.to_be_bytes()).collect();
+        blob.extend([0; 16]); // the reservation block's terminating entry
+        blob.extend(tokens.iter().flat_map(|w| w.to_be_bytes()));
+        blob.extend(STRINGS);
+        blob
+    }
+
+    /// `FDT_PROP` of `#size-cells` (string offset 0) with one cell.
+    const SIZE_CELLS: [u32; 4] = [FDT_PROP, 4, 0, 1];
+    /// `FDT_PROP` of `model` (string offset 12), "ab".
+    const MODEL: [u32; 4] = [FDT_PROP, 3, 12, u32::from_be_bytes(*b"ab\0\0")];
+    /// `FDT_BEGIN_NODE` of the root and of a node "a".
+    const ROOT: [u32; 2] = [FDT_BEGIN_NODE, 0];
+    const NODE_A: [u32; 2] = [FDT_BEGIN_NODE, u32::from_be_bytes(*b"a\0\0\0")];
+
+    #[test]
+    fn nops_between_properties_are_removed() {
+        let tokens = [
+            &ROOT[..],
+            &SIZE_CELLS,
+            &[FDT_NOP, FDT_NOP],
+            &MODEL,
+            &NODE_A,
+            &[FDT_END_NODE, FDT_END_NODE, FDT_END],
+        ]
+        .concat();
+        let mut blob = tree(&tokens);
+        assert_eq!(compact(&mut blob), Ok(2));
+        let fdt = fdt::Fdt::new(&blob).unwrap();
+        let root = fdt.find_node("/").unwrap();
+        assert_eq!(root.property("model").and_then(|p| p.as_str()), Some("ab"));
+        assert_eq!(root.children().map(|n| n.name).collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn what_the_crate_would_panic_on_is_invalid() {
+        let end = [FDT_END_NODE, FDT_END_NODE, FDT_END];
+        for tokens in [
+            // A property after a child node.
+            [&ROOT[..], &NODE_A, &[FDT_END_NODE], &MODEL, &[FDT_END_NODE, FDT_END]].concat(),
+            // A cell count that is not one u32.
+            [&ROOT[..], &[FDT_PROP, 2, 0, 0], &NODE_A, &end].concat(),
+            // A root with a name.
+            [&NODE_A[..], &NODE_A, &end].concat(),
+            // A node name that is not UTF-8.
+            [&ROOT[..], &[FDT_BEGIN_NODE, 0xff00_0000], &end].concat(),
+            // A property name past the strings block.
+            [&ROOT[..], &[FDT_PROP, 0, 40, 0], &NODE_A, &end].concat(),
+            // Two roots.
+            [&ROOT[..], &[FDT_END_NODE], &ROOT, &[FDT_END_NODE, FDT_END]].concat(),
+        ] {
+            let mut blob = tree(&tokens);
+            assert_eq!(compact(&mut blob), Err(DtbError::Invalid), "{tokens:x?}");
+        }
+        let mut blob = tree(&[&ROOT[..], &SIZE_CELLS, &NODE_A, &end].concat());
+        assert_eq!(compact(&mut blob), Ok(0), "the cases' well-formed base");
+        let past = blob.len() as u32 + 1;
+        blob[16..20].copy_from_slice(&past.to_be_bytes());
+        assert_eq!(compact(&mut blob), Err(DtbError::Invalid), "reservations past the blob");
     }
 }

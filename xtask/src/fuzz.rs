@@ -14,7 +14,7 @@ use std::process::Command;
 use crate::toolchain;
 
 /// The targets in `fuzz/fuzz_targets/`.
-pub const TARGETS: [&str; 2] = ["syscalls", "tables"];
+pub const TARGETS: [&str; 3] = ["syscalls", "tables", "dtb"];
 
 /// How long [`ci`] fuzzes each target.
 const CI_SECONDS: u64 = 30;
