@@ -197,13 +197,13 @@ const GIC_COMPATIBLES: [&[u8]; 4] =
 /// virt,dumpdtb=`), then hides the GIC in it.
 pub fn write_tree_without_gic(boot: &Boot) -> Result<(), String> {
     let path = boot.tree_without_gic();
-    let status = boot
+    let dump = boot
         .machine_with(&format!(",dumpdtb={}", path.display()))
-        .stdout(Stdio::null())
-        .status()
+        .output()
         .map_err(|e| format!("starting qemu-system-aarch64: {e}"))?;
-    if !status.success() {
-        return Err(format!("QEMU could not write its device tree to {} ({status})", path.display()));
+    if !dump.status.success() {
+        let why = String::from_utf8_lossy(&dump.stderr);
+        return Err(format!("QEMU could not write its device tree to {}: {why}", path.display()));
     }
     let mut tree = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     if hide_gic(&mut tree) == 0 {
