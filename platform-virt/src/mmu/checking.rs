@@ -1,7 +1,8 @@
 //! The rules of [`super::rules`] over the real sequences: between
 //! [`start`] and [`stop`], every table write, barrier and TLBI that
 //! [`Hardware`](super::maintenance::Hardware) issues goes, as it is issued,
-//! through the [`Checker`] of the CPU issuing it. Memory stays bounded: the
+//! through the [`Checker`] of the CPU issuing it, and which CPUs made an
+//! ASID current through every CPU's. Memory stays bounded: the
 //! checker holds only the entries in flight, and each CPU keeps its last
 //! [`RECENT`] instructions to show with a violation. Off by default, when
 //! each instruction costs one load.
@@ -52,6 +53,14 @@ impl CpuLog {
         self.violation = self.checker.step(&op).err();
     }
 
+    /// Another CPU's [`Op::Entered`] or [`Op::Retired`]: what this CPU's
+    /// local TLBIs may rely on, not one of its instructions.
+    fn note(&mut self, op: Op) {
+        if self.violation.is_none() {
+            self.violation = self.checker.step(&op).err();
+        }
+    }
+
     fn failure(&self, cpu: usize, violation: Violation) -> Failure {
         let first = self.ops.saturating_sub(RECENT as u64);
         let recent = (first..self.ops).filter_map(|i| self.recent[i as usize % RECENT]).collect();
@@ -65,9 +74,9 @@ static LOGS: [Mutex<Option<CpuLog>>; MAX_CPUS] = [const { Mutex::new(None) }; MA
 /// Starts checking every CPU's sequence afresh. Call it while no CPU is
 /// changing translation tables.
 pub fn start() {
-    for log in &LOGS {
+    for (cpu, log) in LOGS.iter().enumerate() {
         *log.lock() =
-            Some(CpuLog { checker: Checker::new(), recent: [None; RECENT], ops: 0, violation: None });
+            Some(CpuLog { checker: Checker::new(cpu), recent: [None; RECENT], ops: 0, violation: None });
     }
     ON.store(true, Ordering::Release);
 }
@@ -84,7 +93,16 @@ pub(super) fn record(op: Op) {
 /// pays one load per operation when nothing checks.
 #[inline(never)]
 fn record_checked(op: Op) {
-    if let Some(log) = LOGS[crate::cpu::index()].lock().as_mut() {
+    let here = crate::cpu::index();
+    if matches!(op, Op::Entered { .. } | Op::Retired(_)) {
+        // Which CPUs made an ASID current bounds every CPU's local TLBIs.
+        for (_, log) in LOGS.iter().enumerate().filter(|(cpu, _)| *cpu != here) {
+            if let Some(log) = log.lock().as_mut() {
+                log.note(op);
+            }
+        }
+    }
+    if let Some(log) = LOGS[here].lock().as_mut() {
         log.step(op);
     }
 }

@@ -140,9 +140,10 @@ pub fn enable_on_this_cpu(map: &KernelMap) {
 }
 
 /// Makes `tables` the ones this CPU walks: their ASID tags what the TLBs
-/// hold, so nothing needs invalidating.
+/// hold, so nothing needs invalidating; from now on their changes
+/// invalidate this CPU's TLBs too.
 pub fn activate(tables: &HwTables) {
-    TTBR0_EL1.set(tables.ttbr0());
+    TTBR0_EL1.set(tables.enter_here());
     Hardware.isb();
 }
 

@@ -20,10 +20,13 @@ pub enum DcOp {
 
 /// The instructions translation-table and cache code issues. TLB
 /// maintenance that makes a change visible is broadcast to the inner
-/// shareable domain: other cores may hold any translation. The local forms
-/// only drop a stale entry stricter than the table's from this CPU's TLBs
-/// (a spurious fault after a relaxation, which needs no broadcast).
+/// shareable domain when other cores may hold the translation. The local
+/// forms drop a stale entry stricter than the table's from this CPU's TLBs
+/// (a spurious fault after a relaxation, which needs no broadcast), and
+/// complete a change to tables that no other CPU has made current.
 pub trait Maintenance: Send + Sync {
+    /// The CPU this runs on: the one whose TLBs the local forms reach.
+    fn this_cpu(&self) -> usize;
     fn dsb_ishst(&self);
     fn dsb_ish(&self);
     /// `DSB NSH`: completes this CPU's local TLB maintenance.
@@ -46,6 +49,18 @@ pub trait Maintenance: Send + Sync {
     /// barriers.
     fn entry_written(&self, write: EntryWrite) {
         let _ = write;
+    }
+    /// This CPU is about to make `asid` current (`TTBR0_EL1`): from then on
+    /// its TLBs may hold the ASID's entries. Not an instruction either:
+    /// logged for the rules, which let a local TLBI complete
+    /// break-before-make only where no other CPU did this.
+    fn asid_entered(&self, asid: u16) {
+        let _ = asid;
+    }
+    /// Every TLB was rid of `asid`'s entries, and the ASID is free. Logged
+    /// likewise.
+    fn asid_retired(&self, asid: u16) {
+        let _ = asid;
     }
 }
 
@@ -164,6 +179,19 @@ mod hardware {
         fn entry_written(&self, write: EntryWrite) {
             check(Op::Write(write));
         }
+        #[inline]
+        fn this_cpu(&self) -> usize {
+            #[cfg(target_os = "none")]
+            return crate::cpu::index();
+            #[cfg(not(target_os = "none"))]
+            0
+        }
+        fn asid_entered(&self, asid: u16) {
+            check(Op::Entered { asid, cpu: self.this_cpu() as u8 });
+        }
+        fn asid_retired(&self, asid: u16) {
+            check(Op::Retired(asid));
+        }
     }
 }
 
@@ -202,6 +230,15 @@ impl<X: Maintenance + ?Sized> Maintenance for alloc::sync::Arc<X> {
     fn entry_written(&self, write: EntryWrite) {
         (**self).entry_written(write)
     }
+    fn this_cpu(&self) -> usize {
+        (**self).this_cpu()
+    }
+    fn asid_entered(&self, asid: u16) {
+        (**self).asid_entered(asid)
+    }
+    fn asid_retired(&self, asid: u16) {
+        (**self).asid_retired(asid)
+    }
 }
 
 /// One recorded instruction.
@@ -219,6 +256,13 @@ pub enum Op {
     IcIvau(u64),
     /// A translation table entry written.
     Write(EntryWrite),
+    /// CPU `cpu` made `asid` current ([`Maintenance::asid_entered`]).
+    Entered {
+        asid: u16,
+        cpu: u8,
+    },
+    /// `asid` left every TLB ([`Maintenance::asid_retired`]).
+    Retired(u16),
 }
 
 /// Stands in for the instructions on the host, logging each.
@@ -226,12 +270,19 @@ pub enum Op {
 #[derive(Default)]
 pub struct Recorder {
     log: std::sync::Mutex<std::vec::Vec<Op>>,
+    /// The CPU it stands for ([`Recorder::set_cpu`]; 0 at first).
+    cpu: std::sync::atomic::AtomicUsize,
 }
 
 #[cfg(not(target_os = "none"))]
 impl Recorder {
     pub fn record(&self, op: Op) {
         self.log.lock().unwrap().push(op);
+    }
+
+    /// Stands for CPU `cpu` from now on.
+    pub fn set_cpu(&self, cpu: usize) {
+        self.cpu.store(cpu, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Everything recorded since the last call.
@@ -274,6 +325,15 @@ impl Maintenance for Recorder {
     }
     fn entry_written(&self, write: EntryWrite) {
         self.record(Op::Write(write))
+    }
+    fn this_cpu(&self) -> usize {
+        self.cpu.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn asid_entered(&self, asid: u16) {
+        self.record(Op::Entered { asid, cpu: self.this_cpu() as u8 })
+    }
+    fn asid_retired(&self, asid: u16) {
+        self.record(Op::Retired(asid))
     }
 }
 

@@ -8,8 +8,14 @@
 //!   and `DSB ISH` must complete before a valid value is written again;
 //! - every TLBI follows a `DSB ISHST` issued after the last table write;
 //! - every TLBI is followed by a `DSB ISH` before the sequence ends (a
-//!   local `TLBI VALE1` by a `DSB NSH` or stronger); a local TLBI never
-//!   counts towards break-before-make, which other CPUs' TLBs must see.
+//!   local `TLBI VALE1` by a `DSB NSH` or stronger);
+//! - a local TLBI counts towards break-before-make only for an ASID that
+//!   no other CPU has made current since the ASID was last retired, as of
+//!   the `DSB ISHST` that ordered the invalidation: no other TLB can hold
+//!   its entries, and a CPU that makes it current later walks the tables
+//!   after the invalid entry was seen. Which CPUs made which ASID current
+//!   comes from [`Op::Entered`] and [`Op::Retired`], whichever CPU issued
+//!   them.
 //!
 //! Host tests check the sequences a `Recorder` logged; on the target,
 //! `checking` feeds the real ones to a [`Checker`] per CPU as they
@@ -62,29 +68,40 @@ impl fmt::Display for Violation {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Invalidated,
-    /// A `DSB ISHST` ordered the invalidation.
-    Synced,
-    /// A TLBI covering it was issued since.
+    /// A `DSB ISHST` ordered the invalidation; `alone`: no other CPU had
+    /// made its ASID current then.
+    Synced {
+        alone: bool,
+    },
+    /// A broadcast TLBI covering it was issued since.
     Flushed,
+    /// A local TLBI covering it was, and it needed no more.
+    FlushedHere,
 }
 
 /// The rules over one CPU's sequence, an [`Op`] at a time. It holds only
 /// the entries part-way through break-before-make, so its memory is
 /// bounded by what is in flight, not by the sequence's length.
-#[derive(Default)]
 pub struct Checker {
+    /// The CPU whose sequence this is.
+    cpu: usize,
     /// The entries made invalid whose invalidation has not completed, by
     /// address, with the write that made them invalid.
     breaking: BTreeMap<u64, (EntryWrite, Stage)>,
+    /// By ASID, the CPUs that made it current since it was last retired.
+    entered: BTreeMap<u16, u64>,
     stores_since_dsb: bool,
     tlbi_pending: bool,
     local_tlbi_pending: bool,
 }
 
 impl Checker {
-    pub const fn new() -> Checker {
+    /// The rules over CPU `cpu`'s sequence.
+    pub const fn new(cpu: usize) -> Checker {
         Checker {
+            cpu,
             breaking: BTreeMap::new(),
+            entered: BTreeMap::new(),
             stores_since_dsb: false,
             tlbi_pending: false,
             local_tlbi_pending: false,
@@ -109,38 +126,56 @@ impl Checker {
             }
             Op::DsbIshst => {
                 self.stores_since_dsb = false;
-                self.advance(Stage::Invalidated, Stage::Synced, |_| true);
+                // Whether no CPU but this one has made `asid` current.
+                let (entered, here) = (&self.entered, 1u64 << self.cpu);
+                let alone = |asid| entered.get(&asid).is_none_or(|cpus| cpus & !here == 0);
+                for (w, stage) in self.breaking.values_mut() {
+                    if *stage == Stage::Invalidated {
+                        *stage = Stage::Synced { alone: alone(w.asid) };
+                    }
+                }
             }
             Op::TlbiVale1is(_) | Op::TlbiAside1is(_) => {
                 if self.stores_since_dsb {
                     return Err(Violation::TlbiBeforeDsb(*op));
                 }
                 self.tlbi_pending = true;
-                self.advance(Stage::Synced, Stage::Flushed, |w| covers(op, w));
+                self.advance(Stage::Flushed, |w, _| covers(op, w));
             }
-            Op::TlbiVale1(_) => {
+            Op::TlbiVale1(operand) => {
                 if self.stores_since_dsb {
                     return Err(Violation::TlbiBeforeDsb(*op));
                 }
                 self.local_tlbi_pending = true;
+                let covers = |w: &EntryWrite| *operand == tlbi_operand(w.va, w.asid);
+                self.advance(Stage::FlushedHere, |w, alone| alone && covers(w));
             }
             Op::DsbIsh => {
                 self.tlbi_pending = false;
                 self.local_tlbi_pending = false;
-                self.breaking.retain(|_, (_, stage)| *stage != Stage::Flushed);
+                self.breaking.retain(|_, (_, stage)| !matches!(stage, Stage::Flushed | Stage::FlushedHere));
             }
-            Op::DsbNsh => self.local_tlbi_pending = false,
-            Op::DsbSy => self.local_tlbi_pending = false,
+            Op::DsbNsh | Op::DsbSy => {
+                self.local_tlbi_pending = false;
+                self.breaking.retain(|_, (_, stage)| *stage != Stage::FlushedHere);
+            }
+            Op::Entered { asid, cpu } => *self.entered.entry(*asid).or_default() |= 1 << cpu,
+            Op::Retired(asid) => {
+                self.entered.remove(asid);
+            }
             Op::Isb | Op::Dc(..) | Op::IcIvau(_) => {}
         }
         Ok(())
     }
 
-    /// Moves the entries at `from` whose write `which` selects to `to`.
-    fn advance(&mut self, from: Stage, to: Stage, which: impl Fn(&EntryWrite) -> bool) {
+    /// Moves the synced entries that `which` selects (given the write and
+    /// whether its ASID was this CPU's alone) to `to`.
+    fn advance(&mut self, to: Stage, which: impl Fn(&EntryWrite, bool) -> bool) {
         for (w, stage) in self.breaking.values_mut() {
-            if *stage == from && which(w) {
-                *stage = to;
+            if let Stage::Synced { alone } = *stage {
+                if which(w, alone) {
+                    *stage = to;
+                }
             }
         }
     }
@@ -164,9 +199,10 @@ fn covers(tlbi: &Op, write: &EntryWrite) -> bool {
     }
 }
 
-/// The rules over a whole sequence.
+/// The rules over a whole sequence, CPU 0's (a [`super::maintenance::Recorder`]'s
+/// unless told otherwise).
 pub fn check(sequence: &[Op]) -> Result<(), Violation> {
-    let mut checker = Checker::new();
+    let mut checker = Checker::new(0);
     sequence.iter().try_for_each(|op| checker.step(op))?;
     checker.finish()
 }

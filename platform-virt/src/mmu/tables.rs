@@ -1,7 +1,8 @@
 //! The translation tables of one address space: a 4-level table (4 KiB
-//! granule, 48-bit VA) with an ASID, changed with break-before-make and inner-shareable TLB
-//! maintenance, and the software half of access-flag and dirty-state
-//! management for CPUs without FEAT_HAFDBS.
+//! granule, 48-bit VA) with an ASID, changed with break-before-make and TLB
+//! maintenance reaching every CPU that made the tables current (inner
+//! shareable, or this CPU's alone when no other did), and the software half
+//! of access-flag and dirty-state management for CPUs without FEAT_HAFDBS.
 
 use super::asid::Asids;
 use super::descriptor::{Descriptor, LeafAttributes, MemoryType};
@@ -69,6 +70,11 @@ pub struct TranslationTables<T: TableMemory, M: Maintenance> {
     asid: u16,
     /// Where the ASID goes back when the address space is dropped.
     asids: Option<&'static Asids>,
+    /// The CPUs whose TLBs may hold entries of the ASID, by bit: each that
+    /// made these tables current since they were made ([`Self::enter_here`];
+    /// a fresh ASID is in no TLB). Never cleared: a CPU that left keeps
+    /// what it cached.
+    cpus: AtomicU64,
     /// Serialises changes to the table structure and break-before-make
     /// sequences; hardware updates of AF and dirty state race with
     /// everything, so leaves are changed with compare-and-swap.
@@ -99,7 +105,15 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
                 tables.entry(root, i).store(d, SeqCst);
             }
         }
-        Ok(TranslationTables { tables, maint, root, asid, asids: None, lock: Mutex::new(()) })
+        Ok(TranslationTables {
+            tables,
+            maint,
+            root,
+            asid,
+            asids: None,
+            cpus: AtomicU64::new(0),
+            lock: Mutex::new(()),
+        })
     }
 
     /// Like [`TranslationTables::new`] with an ASID from `asids`, returned to it
@@ -127,6 +141,22 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
     /// The `TTBR0_EL1` value that selects these tables.
     pub fn ttbr0(&self) -> u64 {
         self.root | ((self.asid as u64) << 48)
+    }
+
+    /// Counts this CPU among those whose TLBs may hold these tables'
+    /// entries, for it is about to make them current: returns the
+    /// `TTBR0_EL1` value to write. The only way to make them current.
+    ///
+    /// The `DSB ISH` completes the count before this CPU's first walk. A
+    /// break-before-make reads the CPUs only once its invalid entry is seen
+    /// (after its `DSB ISHST`): one that missed this CPU made the entry
+    /// invalid before this CPU's walks began, which find it invalid, so no
+    /// TLB here holds the old one.
+    pub fn enter_here(&self) -> u64 {
+        self.cpus.fetch_or(1 << self.maint.this_cpu(), SeqCst);
+        self.maint.asid_entered(self.asid);
+        self.maint.dsb_ish();
+        self.ttbr0()
     }
 
     pub fn tables(&self) -> &T {
@@ -240,22 +270,34 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
     }
 
     /// Invalidates the TLB entries of `pages` (already changed in the
-    /// tables) on every core: `DSB ISHST` so the table writes are seen
-    /// first, TLBI by VA (or the whole ASID for many pages), `DSB ISH` to
-    /// wait for completion, `ISB`.
+    /// tables) on every core that may hold them: `DSB ISHST` so the table
+    /// writes are seen first, TLBI by VA (or the whole ASID for many
+    /// pages), `DSB ISH` to wait for completion, `ISB`. While no other CPU
+    /// has made the tables current, no other TLB holds their entries
+    /// ([`Self::enter_here`]): page by page, this CPU's TLBI (`TLBI VALE1`,
+    /// `DSB NSH`) does it, with no broadcast for every other core to
+    /// answer. Inlined: a COW fault's break-before-make calls it.
+    #[inline(always)]
     fn invalidate(&self, pages: &[u64], many: bool) {
         if pages.is_empty() && !many {
             return;
         }
         self.maint.dsb_ishst();
+        let others = self.cpus.load(SeqCst) & !(1 << self.maint.this_cpu());
         if many {
             self.maint.tlbi_aside1is((self.asid as u64) << 48);
+            self.maint.dsb_ish();
+        } else if others == 0 {
+            for &va in pages {
+                self.maint.tlbi_vale1(tlbi_operand(va, self.asid));
+            }
+            self.maint.dsb_nsh();
         } else {
             for &va in pages {
                 self.maint.tlbi_vale1is(tlbi_operand(va, self.asid));
             }
+            self.maint.dsb_ish();
         }
-        self.maint.dsb_ish();
         self.maint.isb();
     }
 
@@ -579,6 +621,7 @@ impl<T: TableMemory, M: Maintenance> Drop for TranslationTables<T, M> {
     /// address space's own tables (not the kernel's shared ones) and the ASID.
     fn drop(&mut self) {
         self.invalidate(&[], true);
+        self.maint.asid_retired(self.asid);
         self.free_tree(self.root, 0, KERNEL_ROOT_ENTRIES);
         if let Some(asids) = self.asids {
             asids.free(self.asid);

@@ -18,7 +18,19 @@ const RO: Perms = Perms { read: true, write: false, execute: false };
 const SW: HwManaged = HwManaged { access_flag: false, dirty: false };
 const HW: HwManaged = HwManaged { access_flag: true, dirty: true };
 
+/// Tables that CPU 1 has made current, so that their changes must reach
+/// other CPUs' TLBs; the recorder stands for CPU 0 and has nothing logged.
 fn space() -> (Space, Arc<HostTables>, Arc<Recorder>) {
+    let (s, tables, rec) = space_alone();
+    rec.set_cpu(1);
+    s.enter_here();
+    rec.set_cpu(0);
+    rec.take();
+    (s, tables, rec)
+}
+
+/// Tables no CPU has made current yet.
+fn space_alone() -> (Space, Arc<HostTables>, Arc<Recorder>) {
     let tables = Arc::new(HostTables::new(64));
     let rec = Arc::new(Recorder::default());
     let s = TranslationTables::new(tables.clone(), rec.clone(), ASID, None).unwrap();
@@ -145,10 +157,73 @@ fn a_local_tlbi_does_not_break_before_make() {
     let (break_, make) = (write(0x100, VA, d.0, 0), write(0x100, VA, 0, moved));
     let Op::Write(w) = make else { unreachable!() };
     let local = Op::TlbiVale1(operand(VA));
-    assert_eq!(check(&[break_, Op::DsbIshst, local, Op::DsbNsh, make]), Err(Violation::RemadeTooEarly(w)));
+    let entered = |cpu| Op::Entered { asid: ASID, cpu };
+    let seq = [entered(1), break_, Op::DsbIshst, local, Op::DsbNsh, make];
+    assert_eq!(check(&seq), Err(Violation::RemadeTooEarly(w)), "CPU 1 may hold the old entry");
+    assert_eq!(check(&seq[1..]), Ok(()), "no other CPU made the ASID current");
+    assert_eq!(check(&[&[entered(0)], &seq[1..]].concat()), Ok(()), "only this CPU did");
+    assert_eq!(check(&[&seq[..1], &[Op::Retired(ASID)], &seq[1..]].concat()), Ok(()), "retired since");
+    let other_asid = Op::Entered { asid: ASID + 1, cpu: 1 };
+    assert_eq!(check(&[&[other_asid], &seq[1..]].concat()), Ok(()), "another ASID elsewhere");
+    // CPU 1 made it current after the invalid entry was seen: its walks
+    // see that entry.
+    assert_eq!(check(&[break_, Op::DsbIshst, entered(1), local, Op::DsbNsh, make]), Ok(()));
+    assert_eq!(
+        check(&[break_, Op::DsbIshst, local, make]),
+        Err(Violation::RemadeTooEarly(w)),
+        "not completed"
+    );
+    let elsewhere = Op::TlbiVale1(operand(VA + 0x1000));
+    assert_eq!(
+        check(&[break_, Op::DsbIshst, elsewhere, Op::DsbNsh, make]),
+        Err(Violation::RemadeTooEarly(w))
+    );
     assert_eq!(check(&[Op::DsbIshst, local]), Err(Violation::TlbiNotCompleted));
     assert_eq!(check(&[break_, local, Op::DsbNsh]), Err(Violation::TlbiBeforeDsb(local)));
     assert_eq!(check(&[Op::DsbIshst, local, Op::DsbNsh, Op::Isb]), Ok(()));
+}
+
+/// Tables that no other CPU made current change with this CPU's TLBI
+/// alone; once another has (even one that has left since, whose TLBs keep
+/// what they cached), the TLBI is broadcast. Dropped, the tables rid every
+/// TLB of their ASID, then retire it.
+#[test]
+fn only_the_cpus_that_made_the_tables_current_are_invalidated() {
+    let (s, _tables, rec) = space_alone();
+    let broadcast = |log: &[Op]| log.iter().any(|op| matches!(op, Op::TlbiVale1is(_) | Op::TlbiAside1is(_)));
+    let mut log = Vec::new();
+    s.enter_here();
+    s.map(VA, 0x4000_0000, RW, Some(Access::Write)).unwrap();
+    log.extend(rec.take());
+    s.map(VA, 0x4000_1000, RW, Some(Access::Write)).unwrap();
+    let moved = rec.take();
+    assert!(!broadcast(&moved), "{moved:?}");
+    assert!(moved.contains(&Op::TlbiVale1(operand(VA))) && moved.contains(&Op::DsbNsh), "{moved:?}");
+    log.extend(moved);
+    s.unmap(VA, 0x1000).unwrap();
+    let unmapped = rec.take();
+    assert!(!broadcast(&unmapped) && unmapped.contains(&Op::TlbiVale1(operand(VA))), "{unmapped:?}");
+    log.extend(unmapped);
+    // CPU 2 makes the tables current.
+    rec.set_cpu(2);
+    assert_eq!(s.enter_here(), s.ttbr0());
+    rec.set_cpu(0);
+    let entered = rec.take();
+    assert_eq!(entered, [Op::Entered { asid: ASID, cpu: 2 }, Op::DsbIsh]);
+    log.extend(entered);
+    s.map(VA, 0x4000_0000, RW, Some(Access::Write)).unwrap();
+    s.map(VA, 0x4000_2000, RW, Some(Access::Write)).unwrap();
+    let moved = rec.take();
+    assert!(moved.contains(&Op::TlbiVale1is(operand(VA))) && moved.contains(&Op::DsbIsh), "{moved:?}");
+    log.extend(moved);
+    drop(s);
+    let dropped = rec.take();
+    assert_eq!(
+        dropped,
+        [Op::DsbIshst, Op::TlbiAside1is((ASID as u64) << 48), Op::DsbIsh, Op::Isb, Op::Retired(ASID)]
+    );
+    log.extend(dropped);
+    assert_eq!(check(&log), Ok(()));
 }
 
 /// Relaxing an entry (write permission granted, the access flag or dirty
