@@ -72,7 +72,10 @@ static ON: AtomicBool = AtomicBool::new(false);
 static LOGS: [Mutex<Option<CpuLog>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 
 /// Starts checking every CPU's sequence afresh. Call it while no CPU is
-/// changing translation tables.
+/// changing translation tables. Which CPUs made an ASID current before
+/// it is not known: until one of them enters it again, the checker lets a
+/// local TLBI of that ASID complete break-before-make (a leniency, never a
+/// false failure).
 pub fn start() {
     for (cpu, log) in LOGS.iter().enumerate() {
         *log.lock() =
