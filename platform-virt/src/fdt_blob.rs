@@ -114,15 +114,16 @@ impl Blocks {
     }
 }
 
-/// Checks the structure block of `blob` (tokens within the block, node
-/// and property names NUL-terminated UTF-8, the latter in the strings
-/// block, the reservation block starting within the blob, nodes nested
-/// under one root named "" and closed before `FDT_END`, a node's
-/// properties before its children, cell counts one `u32`) and removes its `FDT_NOP`
-/// tokens in place: the tokens after each run of NOPs move down, the
-/// header's `size_dt_struct` shrinks to match and the freed tail is
-/// zeroed. Returns how many NOPs it removed; a blob it refuses is left as
-/// it was.
+/// Checks the structure block of `blob` and removes its `FDT_NOP` tokens
+/// in place: the tokens after each run of NOPs move down, the header's
+/// `size_dt_struct` shrinks to match and the freed tail is zeroed.
+/// Returns how many NOPs it removed; a blob it refuses is left as it was.
+///
+/// The checks: tokens within the block; node and property names
+/// NUL-terminated UTF-8, the latter in the strings block; the reservation
+/// block starting within the blob; nodes nested under one root named ""
+/// and closed before `FDT_END`; a node's properties before its children;
+/// cell counts one `u32`.
 pub fn compact(blob: &mut [u8]) -> Result<usize, DtbError> {
     if be32(blob, 0)? != FDT_MAGIC || be32(blob, 20)? < VERSION_WITH_STRUCT_SIZE {
         return Err(DtbError::Invalid);
