@@ -184,12 +184,16 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
 
     /// Replaces a leaf by compare-and-swap with `f(current)`, since the
     /// hardware may set AF or the dirty state at any moment. Returns the
-    /// old and new leaf.
+    /// old and new leaf. Where `f` changes nothing, the load is the whole
+    /// update: no store, and no exclusive pair.
     fn update(&self, slot: Slot, f: impl Fn(Descriptor) -> Descriptor) -> (Descriptor, Descriptor) {
         let entry = self.entry(slot);
         let mut old = entry.load(SeqCst);
         loop {
             let new = f(Descriptor(old));
+            if new.0 == old {
+                return (new, new);
+            }
             match entry.compare_exchange(old, new.0, SeqCst, SeqCst) {
                 Ok(_) => {
                     if new.0 != old {
