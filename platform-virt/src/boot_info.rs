@@ -222,14 +222,6 @@ fn find_enabled<'b, 'a>(fdt: &'b Fdt<'a>, names: &[&str]) -> Option<FdtNode<'b, 
     fdt.all_nodes().find(|n| enabled(n) && is_compatible(n, names))
 }
 
-/// The size a flattened device tree header at the start of `header` declares,
-/// if it has the FDT magic.
-pub fn fdt_total_size(header: &[u8; 8]) -> Option<usize> {
-    let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-    let size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-    (magic == 0xd00d_feed).then_some(size as usize)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,13 +276,6 @@ mod tests {
         assert!(slots.contains(&PhysRange::new(0x0a00_0200, 0x0a00_0400)));
         assert_eq!(info.uart, Some(0x0900_0000));
         assert_eq!(info.ram.total(), 256 << 20);
-    }
-
-    #[test]
-    fn header_size_needs_the_magic() {
-        let header: [u8; 8] = VIRT_DTB[..8].try_into().unwrap();
-        assert_eq!(fdt_total_size(&header), Some(VIRT_DTB.len()));
-        assert_eq!(fdt_total_size(&[0; 8]), None);
     }
 
     #[test]

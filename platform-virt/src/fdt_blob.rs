@@ -1,5 +1,6 @@
-//! The device tree blob's structure block, checked and freed of `FDT_NOP`
-//! tokens before the `fdt` crate reads it.
+//! The device tree blob: the size its header declares, and its structure
+//! block, checked and freed of `FDT_NOP` tokens before the `fdt` crate
+//! reads it.
 //!
 //! The Devicetree Specification (v0.4, 5.4.1) lets `FDT_NOP` stand between
 //! any two tokens, and tools that edit a tree in place leave them: QEMU
@@ -30,6 +31,13 @@ const VERSION_WITH_STRUCT_SIZE: u32 = 17;
 fn be32(blob: &[u8], at: usize) -> Result<u32, DtbError> {
     let bytes = blob.get(at..at.checked_add(4).ok_or(DtbError::Invalid)?).ok_or(DtbError::Invalid)?;
     Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+/// The size a flattened device tree header at the start of `header`
+/// declares, if it has the FDT magic.
+pub fn total_size(header: &[u8; 8]) -> Option<usize> {
+    let (magic, size) = (be32(header, 0).ok()?, be32(header, 4).ok()?);
+    (magic == FDT_MAGIC).then_some(size as usize)
 }
 
 /// `len` rounded up to the structure block's 4-byte alignment.
@@ -191,6 +199,13 @@ mod tests {
         let mut blob = WITHOUT_NOPS.to_vec();
         assert_eq!(compact(&mut blob), Ok(0));
         assert_eq!(blob, WITHOUT_NOPS);
+    }
+
+    #[test]
+    fn header_size_needs_the_magic() {
+        let header: [u8; 8] = WITHOUT_NOPS[..8].try_into().unwrap();
+        assert_eq!(total_size(&header), Some(WITHOUT_NOPS.len()));
+        assert_eq!(total_size(&[0; 8]), None);
     }
 
     /// The structure block's offset in the test trees' headers.

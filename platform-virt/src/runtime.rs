@@ -1,7 +1,7 @@
 //! From `_start` to the image's main: the device tree, the console, the
 //! memory map, the heap and the frame allocator.
 
-use crate::boot_info::{fdt_total_size, BootInfo};
+use crate::boot_info::BootInfo;
 use crate::frames::{self, Frames, FRAME_SIZE};
 use crate::gic::Wakeups;
 use crate::memory_map::{PhysRange, RangeSet};
@@ -66,7 +66,7 @@ fn find_dtb(x0: u64) -> Option<&'static mut [u8]> {
         // SAFETY: with the MMU off every RAM address is accessible, and QEMU
         // puts the tree (or the image, which starts 2 MiB further) there.
         let header = unsafe { core::ptr::read_volatile(pa as *const [u8; 8]) };
-        let size = fdt_total_size(&header)?;
+        let size = crate::fdt_blob::total_size(&header)?;
         // SAFETY: the header's magic matched; QEMU loaded `size` bytes of
         // tree there, RAM that the boot CPU alone uses until it has read them
         // (the tree stays reserved for the whole run), and this is the one

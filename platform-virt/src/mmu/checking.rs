@@ -99,7 +99,8 @@ fn record_checked(op: Op) {
     let here = crate::cpu::index();
     if matches!(op, Op::Entered { .. } | Op::Retired(_)) {
         // Which CPUs made an ASID current bounds every CPU's local TLBIs.
-        for (_, log) in LOGS.iter().enumerate().filter(|(cpu, _)| *cpu != here) {
+        let others = LOGS.iter().enumerate().filter(|&(cpu, _)| cpu != here).map(|(_, log)| log);
+        for log in others {
             if let Some(log) = log.lock().as_mut() {
                 log.note(op);
             }

@@ -142,13 +142,12 @@ impl Checker {
                 self.tlbi_pending = true;
                 self.advance(Stage::Flushed, |w, _| covers(op, w));
             }
-            Op::TlbiVale1(operand) => {
+            Op::TlbiVale1(_) => {
                 if self.stores_since_dsb {
                     return Err(Violation::TlbiBeforeDsb(*op));
                 }
                 self.local_tlbi_pending = true;
-                let covers = |w: &EntryWrite| *operand == tlbi_operand(w.va, w.asid);
-                self.advance(Stage::FlushedHere, |w, alone| alone && covers(w));
+                self.advance(Stage::FlushedHere, |w, alone| alone && covers(op, w));
             }
             Op::DsbIsh => {
                 self.tlbi_pending = false;
@@ -189,11 +188,12 @@ impl Checker {
     }
 }
 
-/// Whether `tlbi` invalidates what the TLBs may hold of `write`'s entry:
-/// `TLBI VALE1IS` of its VA and ASID, or `TLBI ASIDE1IS` of its ASID.
+/// Whether `tlbi` invalidates what the TLBs it reaches may hold of
+/// `write`'s entry: `TLBI VALE1IS` or `TLBI VALE1` of its VA and ASID, or
+/// `TLBI ASIDE1IS` of its ASID.
 fn covers(tlbi: &Op, write: &EntryWrite) -> bool {
     match *tlbi {
-        Op::TlbiVale1is(operand) => operand == tlbi_operand(write.va, write.asid),
+        Op::TlbiVale1is(operand) | Op::TlbiVale1(operand) => operand == tlbi_operand(write.va, write.asid),
         Op::TlbiAside1is(operand) => operand >> 48 == write.asid as u64,
         _ => false,
     }

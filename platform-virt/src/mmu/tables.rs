@@ -287,11 +287,10 @@ impl<T: TableMemory, M: Maintenance> TranslationTables<T, M> {
             return;
         }
         self.maint.dsb_ishst();
-        let others = self.cpus.load(SeqCst) & !(1 << self.maint.this_cpu());
         if many {
             self.maint.tlbi_aside1is((self.asid as u64) << 48);
             self.maint.dsb_ish();
-        } else if others == 0 {
+        } else if self.cpus.load(SeqCst) & !(1 << self.maint.this_cpu()) == 0 {
             for &va in pages {
                 self.maint.tlbi_vale1(tlbi_operand(va, self.asid));
             }
