@@ -105,7 +105,7 @@ extern "C" fn platform_entry(x0: u64, entry_el: u64) -> ! {
     crate::mmu::hw::enable(&info.ram);
     crate::wait::enable_event_stream();
     let wakeups = crate::gic::init(info.gic);
-    crate::smp::start(&info.mpidrs);
+    crate::smp::start(&info.mpidrs, entry_el as u8);
     let boot = Boot { info, entry_el: entry_el as u8, image, heap, frame_ranges };
     print_memory_map(&boot, wakeups);
     // SAFETY: every image defines `__platform_virt_main` with `entry!`, which

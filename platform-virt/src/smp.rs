@@ -1,5 +1,7 @@
-//! The other CPUs: started at boot with PSCI `CPU_ON`, each then idles
-//! running the closures given to it with [`run_on`] or [`run_on_all`].
+//! The other CPUs: started at boot with PSCI `CPU_ON` (or, entered at EL3
+//! with no firmware, let out of the pen where they wait since reset), each
+//! then idles running the closures given to it with [`run_on`] or
+//! [`run_on_all`].
 //!
 //! CPU indices are dense: 0 is the boot CPU, which runs the image's main;
 //! 1, 2, … are the device tree's other CPUs in its order, up to
@@ -75,9 +77,30 @@ pub fn mpidr(cpu: usize) -> u64 {
     CPUS[cpu].mpidr.load(Ordering::Relaxed)
 }
 
+/// Where the CPUs that started at reset wait (an entry at EL3, with no
+/// firmware and so no PSCI: `asm/boot.S`'s `wait_in_pen`): the affinity of
+/// the one let go, then its context, as `CPU_ON` would pass it. No CPU's
+/// affinity is `u64::MAX`.
+#[no_mangle]
+static RESET_PEN: [AtomicU64; 2] = [AtomicU64::new(u64::MAX), AtomicU64::new(0)];
+
+/// Lets the CPU `mpidr` out of [`RESET_PEN`] with `start`. It reads the pen
+/// uncached, so each store is cleaned to memory before the next, the
+/// context before the affinity that tells it to read it.
+fn let_go(mpidr: u64, start: &Start, caches: &CpuCaches) {
+    let pen = (RESET_PEN.as_ptr() as u64, size_of_val(&RESET_PEN) as u64);
+    RESET_PEN[1].store(start as *const Start as u64, Ordering::Relaxed);
+    caches.cache_op(CacheOp::Clean, pen.0, pen.1);
+    RESET_PEN[0].store(mpidr, Ordering::Relaxed);
+    caches.cache_op(CacheOp::Clean, pen.0, pen.1);
+    EventWaiter.wake_all();
+}
+
 /// Starts every CPU in `cpus` but this one, one at a time, each once the
-/// previous is online. A CPU that fails to start ends the run.
-pub(crate) fn start(cpus: &CpuList) {
+/// previous is online: with PSCI `CPU_ON`, or out of [`RESET_PEN`] where
+/// the boot CPU was entered at EL3 (`entry_el`). A CPU that fails to start
+/// ends the run.
+pub(crate) fn start(cpus: &CpuList, entry_el: u8) {
     let me = MPIDR_EL1.get() & MPIDR_AFFINITY;
     CPUS[0].mpidr.store(me, Ordering::Relaxed);
     let bottom = core::ptr::addr_of!(__secondary_stacks_bottom) as u64;
@@ -99,14 +122,18 @@ pub(crate) fn start(cpus: &CpuList) {
             caches.cache_op(CacheOp::CleanInvalidate, va, len);
         }
         CPUS[index].mpidr.store(mpidr, Ordering::Relaxed);
-        let status = crate::power::psci_call(
-            PSCI_CPU_ON,
-            mpidr,
-            secondary_entry as *const () as u64,
-            &start as *const Start as u64,
-        );
-        if status != 0 {
-            crate::fatal::report(format_args!("PSCI CPU_ON of MPIDR {mpidr:#x} failed: {status}"));
+        if entry_el == 3 {
+            let_go(mpidr, &start, &caches);
+        } else {
+            let status = crate::power::psci_call(
+                PSCI_CPU_ON,
+                mpidr,
+                secondary_entry as *const () as u64,
+                &start as *const Start as u64,
+            );
+            if status != 0 {
+                crate::fatal::report(format_args!("PSCI CPU_ON of MPIDR {mpidr:#x} failed: {status}"));
+            }
         }
         // `start` must outlive the CPU's reading it.
         EventWaiter.wait_until(&|| cpu_count() > index);

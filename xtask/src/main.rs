@@ -1,7 +1,7 @@
 //! `cargo xtask`: set-up, images, QEMU.
 //!
 //! ```text
-//! cargo xtask run  [IMAGE] [--cpu CPU] [--mem MIB] [--smp N] [--el2] [--gicv3] [--hide-gic] [--debug]   boot an image (default: block_pager), release unless --debug
+//! cargo xtask run  [IMAGE] [--cpu CPU] [--mem MIB] [--smp N] [--el2] [--gicv3] [--hide-gic] [--secure] [--debug]   boot an image (default: block_pager), release unless --debug
 //! cargo xtask test                                                      every host test and QEMU test
 //! cargo xtask qemu [IMAGE] [options] [-- QEMU ARGS]                     boot with extra QEMU arguments
 //! cargo xtask gdb  [IMAGE] [options]                                    boot halted, waiting for gdb on :1234
@@ -98,7 +98,7 @@ fn main() {
 fn usage() -> String {
     let images: Vec<&str> = IMAGES.iter().map(|(name, _, _)| *name).collect();
     format!(
-        "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N] [--el2] [--gicv3] [--hide-gic] [--debug]
+        "  run  [IMAGE] [--cpu cortex-a72|max] [--mem MIB] [--smp N] [--el2] [--gicv3] [--hide-gic] [--secure] [--debug]
   qemu [IMAGE] [same options] [-- extra QEMU arguments]
   gdb  [IMAGE] [same options] (a debug build unless told otherwise)
   test
@@ -174,8 +174,8 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
         _ => (args, &[][..]),
     };
     let mut name = DEFAULT_IMAGE.to_string();
-    let (mut cpu, mut mem, mut smp, mut el2, mut gic_v3, mut hide_gic) =
-        ("cortex-a72".to_string(), 128, None, false, false, false);
+    let (mut cpu, mut mem, mut smp, mut el2, mut gic_v3, mut hide_gic, mut secure) =
+        ("cortex-a72".to_string(), 128, None, false, false, false, false);
     let mut profile = if mode == BootMode::Gdb { Profile::Debug } else { Profile::Release };
     let mut it = ours.iter();
     while let Some(arg) = it.next() {
@@ -187,6 +187,7 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
             "--el2" => el2 = true,
             "--gicv3" => gic_v3 = true,
             "--hide-gic" => hide_gic = true,
+            "--secure" => secure = true,
             "--debug" => profile = Profile::Debug,
             image if !image.starts_with('-') => name = image.to_string(),
             other => return Err(format!("unknown option {other}\n{}", usage())),
@@ -198,7 +199,7 @@ fn boot_command(args: &[String], mode: BootMode) -> Result<i32, String> {
     let dir = build_images(profile)?;
     let mut boot = Boot::new(dir.join(&name), &cpu, mem);
     boot.smp = smp.unwrap_or(cores);
-    (boot.el2, boot.gic_v3, boot.hide_gic) = (el2, gic_v3, hide_gic);
+    (boot.el2, boot.gic_v3, boot.hide_gic, boot.secure) = (el2, gic_v3, hide_gic, secure);
     if hide_gic {
         qemu::write_tree_without_gic(&boot)?;
     }
@@ -386,6 +387,24 @@ fn qemu_tests(dir: &Path) -> Vec<(Boot, Expect)> {
     ] {
         let mut b = Boot::new(image(name), cpu, mem);
         (b.smp, b.el2, b.gic_v3, b.hide_gic, b.bootargs) = (4, el2, gic_v3, true, "cpus=4".into());
+        runs.push((b, Expect::TestsPass));
+    }
+    // Entered at EL3 with no firmware (secure=on): down to EL1 (through
+    // EL2 where the board has it), the other CPUs let out of the reset
+    // pen, and every CPU waiting with WFE, since the GIC's interrupt
+    // groups stay secure.
+    for (name, mem, smp, cpu, el2, gic_v3) in [
+        ("boot", 128, 1, "cortex-a72", false, false),
+        ("boot", 256, 1, "max", true, true),
+        ("smp", 128, 4, "cortex-a72", false, false),
+        ("smp", 128, 4, "max", true, true),
+        ("smp_vm", 256, 4, "cortex-a72", false, true),
+    ] {
+        let mut b = Boot::new(image(name), cpu, mem);
+        (b.smp, b.el2, b.gic_v3, b.secure) = (smp, el2, gic_v3, true);
+        if smp > 1 {
+            b.bootargs = format!("cpus={smp}");
+        }
         runs.push((b, Expect::TestsPass));
     }
     for cpu in ["cortex-a72", "max"] {

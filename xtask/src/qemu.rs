@@ -26,6 +26,10 @@ pub struct Boot {
     /// `compatible` overwritten ([`write_tree_without_gic`]), so every CPU waits
     /// with `WFE` and wakes on `SEV`, as on a board with some other GIC.
     pub hide_gic: bool,
+    /// `-M virt,secure=on` with no firmware: every CPU enters the image at
+    /// EL3 at reset, and the GIC has two security states whose interrupt
+    /// groups nobody made non-secure, so every CPU waits with `WFE`.
+    pub secure: bool,
     /// Extra boot arguments (QEMU's `-append`, the tree's `/chosen/bootargs`).
     pub bootargs: String,
     /// A raw disk image attached as a virtio-blk device (virtio-mmio).
@@ -45,6 +49,7 @@ impl Boot {
             el2: false,
             gic_v3: false,
             hide_gic: false,
+            secure: false,
             bootargs: String::new(),
             disk: None,
         }
@@ -53,15 +58,25 @@ impl Boot {
     /// A short description for result lines.
     pub fn describe(&self) -> String {
         format!(
-            "{} [{}, {} MiB, {} CPU(s), EL{}, GICv{}{}]",
+            "{} [{}, {} MiB, {} CPU(s), EL{}{}, GICv{}{}]",
             self.image.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
             self.cpu,
             self.mem_mib,
             self.smp,
-            if self.el2 { 2 } else { 1 },
+            self.entry_el(),
+            if self.secure && self.el2 { " (EL2 below)" } else { "" },
             self.gic_version(),
             if self.hide_gic { " hidden" } else { "" }
         )
+    }
+
+    /// The exception level QEMU enters the image at.
+    fn entry_el(&self) -> u8 {
+        match (self.secure, self.el2) {
+            (true, _) => 3,
+            (false, true) => 2,
+            (false, false) => 1,
+        }
     }
 
     /// The GIC's architecture version: 2 or 3.
@@ -90,6 +105,9 @@ impl Boot {
         if self.gic_v3 {
             machine += ",gic-version=3";
         }
+        if self.secure {
+            machine += ",secure=on";
+        }
         machine += board_options;
         let mut cmd = Command::new("qemu-system-aarch64");
         cmd.args(["-M", &machine, "-cpu", &self.cpu])
@@ -116,14 +134,19 @@ impl Boot {
     }
 
     /// The QEMU command line. The image learns `-m`, the entry level and
-    /// the GIC's version (`none` when hidden) through the boot arguments,
-    /// so it can check what it finds.
+    /// the GIC's version (`none` when hidden, `-secure` after it when its
+    /// interrupts stay secure) through the boot arguments, so it can check
+    /// what it finds.
     pub fn command(&self) -> Command {
-        let gic = if self.hide_gic { "none".into() } else { self.gic_version().to_string() };
+        let gic = match (self.hide_gic, self.secure) {
+            (true, _) => "none".into(),
+            (false, true) => format!("{}-secure", self.gic_version()),
+            (false, false) => self.gic_version().to_string(),
+        };
         let bootargs = format!(
             "semihosting ram_mib={} entry_el={} gic={gic} {}",
             self.mem_mib,
-            if self.el2 { 2 } else { 1 },
+            self.entry_el(),
             self.bootargs
         );
         let mut cmd = self.machine();
@@ -352,6 +375,12 @@ mod tests {
         assert!(joined.contains("-dtb img-no-gic.dtb -semihosting"));
         assert!(joined.ends_with("entry_el=2 gic=none"));
         b.hide_gic = false;
+        b.secure = true;
+        let joined =
+            b.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
+        assert!(joined.contains("-M virt,virtualization=on,gic-version=3,secure=on -cpu"));
+        assert!(joined.ends_with("entry_el=3 gic=3-secure"));
+        b.secure = false;
         b.disk = Some("d.img".into());
         let args: Vec<String> = b.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args

@@ -1,5 +1,7 @@
-// Entry from QEMU at EL2 or EL1, MMU off, on the boot CPU only (the others
-// stay off until PSCI CPU_ON, see secondary.S).
+// Entry from QEMU at EL3, EL2 or EL1, MMU off, on the boot CPU only (the others
+// stay off until PSCI CPU_ON, see secondary.S). Entered at EL3 there is no
+// firmware and no PSCI, and every CPU starts here at reset: the one with
+// affinity 0 boots, the others wait in the pen (below) for smp.rs.
 .section .text.boot, "ax"
 .global _start
 _start:
@@ -7,7 +9,14 @@ _start:
     mrs     x9, CurrentEL
     ubfx    x20, x9, #2, #2             // the exception level we were started at
     bl      cpu_enter_el1
-    msr     tpidr_el1, xzr              // CPU index 0 (smp.rs)
+    cmp     x20, #3
+    b.ne    1f
+    mrs     x9, mpidr_el1
+    mov     x10, #0xffffff              // Aff2, Aff1, Aff0
+    movk    x10, #0xff, lsl #32         // Aff3
+    and     x9, x9, x10
+    cbnz    x9, wait_in_pen
+1:  msr     tpidr_el1, xzr              // CPU index 0 (smp.rs)
 
     adrp    x9, __boot_stack_top
     add     x9, x9, :lo12:__boot_stack_top
@@ -28,12 +37,74 @@ _start:
 4:  wfe
     b       4b
 
-// Brings the calling CPU, at EL2 or EL1 with the MMU off, to EL1 with FP/SIMD
-// enabled and the exception vectors installed; every CPU starts with this.
-// Returns at EL1 (an ERET to x30 when called at EL2). Clobbers x9.
+// A CPU other than the boot CPU, started at reset (above), now at EL1 with
+// the MMU off, its affinity in x9: waits until smp.rs's RESET_PEN names it,
+// then enters as a CPU started with PSCI CPU_ON would, with the pen's
+// context in x0. The pen is read uncached; smp.rs cleans it to memory.
+wait_in_pen:
+    adrp    x10, RESET_PEN
+    add     x10, x10, :lo12:RESET_PEN
+1:  wfe
+    ldr     x11, [x10]                  // RESET_PEN[0]: the affinity let go
+    cmp     x11, x9
+    b.ne    1b
+    ldr     x0, [x10, #8]               // RESET_PEN[1]: its context
+    b       secondary_entry
+
+// Brings the calling CPU, at EL3, EL2 or EL1 with the MMU off, to EL1 with
+// FP/SIMD enabled and the exception vectors installed; every CPU starts with
+// this. Returns at EL1 (through an ERET when called above it). Clobbers x9
+// and x10.
 .global cpu_enter_el1
 cpu_enter_el1:
     mrs     x9, CurrentEL
+    cmp     x9, #(3 << 2)
+    b.ne    3f
+
+    // At EL3 (a board with no firmware, as QEMU's virt with secure=on and
+    // no -bios): everything below runs non-secure, as firmware would leave
+    // it. SCR_EL3: RES1 bits 5:4, NS, lower levels AArch64 (RW), and HVC
+    // enabled (HCE) where the CPU has EL2 (ID_AA64PFR0_EL1.EL2); SMC stays
+    // enabled, nothing is routed to EL3. CPTR_EL3 = 0: nothing, FP/SIMD
+    // included, trapped to EL3. With a GICv3 system-register interface,
+    // use it here (ICC_SRE_EL3.SRE) and let EL2 and EL1 use theirs
+    // (.Enable). The GIC's own secure set-up (interrupt groups) is left as
+    // it is: gic/ finds out whether its interrupts reach a non-secure CPU.
+    mrs     x9, id_aa64pfr0_el1
+    ubfx    x9, x9, #8, #4              // EL2
+    cmp     x9, #0
+    mov     x9, #0x431                  // RW | RES1 | NS
+    orr     x10, x9, #0x100             // HCE
+    csel    x9, x9, x10, eq
+    msr     scr_el3, x9
+    msr     cptr_el3, xzr
+    mrs     x9, id_aa64pfr0_el1
+    ubfx    x9, x9, #24, #4             // GIC
+    cbz     x9, 4f
+    mrs     x9, icc_sre_el3
+    orr     x9, x9, #0x1                // SRE
+    orr     x9, x9, #0x8                // Enable
+    msr     icc_sre_el3, x9
+    isb
+4:  // Down to EL2 where the CPU has it, else to EL1, whose SCTLR comes from
+    // here then, as from the EL2 path below.
+    mrs     x9, id_aa64pfr0_el1
+    ubfx    x9, x9, #8, #4              // EL2
+    cbz     x9, 5f
+    mov     x9, #0x3c9                  // SPSR: EL2h, DAIF masked
+    msr     spsr_el3, x9
+    adr     x9, 3f
+    msr     elr_el3, x9
+    eret
+5:  ldr     x9, =0x30d00800             // SCTLR_EL1: RES1 bits, MMU and caches off
+    msr     sctlr_el1, x9
+    mov     x9, #0x3c5                  // SPSR: EL1h, DAIF masked
+    msr     spsr_el3, x9
+    adr     x9, 1f
+    msr     elr_el3, x9
+    eret
+
+3:  mrs     x9, CurrentEL
     cmp     x9, #(2 << 2)
     b.ne    1f
 

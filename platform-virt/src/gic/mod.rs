@@ -9,9 +9,12 @@
 //! Both GIC generations of QEMU's virt board are driven, with the drivers
 //! of the `arm-gic` crate: GICv2 through its memory-mapped CPU interface
 //! (`v2`), GICv3 through the system-register CPU interface and each CPU's
-//! redistributor (`v3`). A CPU whose set-up fails (GICv3's can: no
-//! redistributor of its own, a system-register interface EL2 did not hand
-//! over) waits with `WFE` instead ([`wakes_wfi`]); the waker always sends
+//! redistributor (`v3`). A CPU whose set-up fails waits with `WFE` instead
+//! ([`wakes_wfi`]): with GICv3, no redistributor of its own or a
+//! system-register interface EL2 did not hand over; with either, interrupts
+//! whose groups the GIC's secure side keeps (no firmware made them
+//! non-secure): GICv2's enables then read back clear, and GICv3's SGI to
+//! the CPU itself never arrives; the waker always sends
 //! both the SGI and an event, so either kind of waiter is woken. The
 //! driver waits on the GIC's own acknowledgements (`GICD_CTLR.RWP`,
 //! `GICR_WAKER.ChildrenAsleep`) without a time limit.

@@ -5,7 +5,8 @@
 //! [`VTIMER_PPI`] are Group 1 interrupts: non-secure Group 1 where the GIC
 //! has two security states (this code then runs non-secure), plain Group 1
 //! where it has one (`GICD_CTLR.DS` = 1, as on QEMU's virt board without
-//! `secure=on`).
+//! `secure=on`). With two, only the secure side can make them non-secure;
+//! each CPU checks that its SGI reaches it before it waits in `WFI`.
 //!
 //! Entered at EL2, `asm/boot.S` first lets EL1 use the system registers
 //! (`ICC_SRE_EL2.SRE` and `.Enable`), leaves the virtual CPU interface off
@@ -17,6 +18,7 @@
 //! waker and the drain use only this CPU's system registers and take none.
 
 use super::{ENABLED, PRIORITY, PRIORITY_MASK, WAKE_SGI};
+use crate::wait::EventWaiter;
 use aarch64_cpu::registers::{Readable, MPIDR_EL1};
 use arm_gic::gicv3::registers::{Gicd, GicrSgi};
 use arm_gic::gicv3::{GicCpuInterface, GicRedistributorIterator, GicV3 as Driver, SgiTarget, SgiTargetGroup};
@@ -24,6 +26,7 @@ use arm_gic::{IntId, InterruptGroup, UniqueMmioPointer};
 use core::arch::asm;
 use core::ptr::NonNull;
 use spin::Mutex;
+use vm_core::platform::Waiter;
 
 pub(super) struct GicV3(Mutex<Driver<'static>>);
 
@@ -69,8 +72,49 @@ impl GicV3 {
         // SAFETY: a barrier: the CPU interface's set-up takes effect before
         // this CPU first waits.
         unsafe { asm!("isb", options(nostack, preserves_flags)) };
+        if !wake_reaches_this_cpu() {
+            return Err(
+                "SGI 0 does not reach this CPU as a Group 1 interrupt: the GIC's secure side keeps it",
+            );
+        }
         Ok(())
     }
+}
+
+/// Whether [`WAKE_SGI`], sent to this CPU, reaches its interface as a
+/// Group 1 interrupt within 10 ms (acknowledged and ended here, with
+/// anything else pending). On a GIC with two security states
+/// (`GICD_CTLR.DS` = 0) the groups of SGIs and PPIs are the secure side's
+/// to set (`GICR_IGROUPR0` is secure-only, the set-up's write is ignored);
+/// where it left them Group 0, as with no firmware at all, nothing this
+/// CPU sends would ever end a `WFI`. A CPU whose Aff0 is 16 or more cannot
+/// be named in a target list without range selection, which the driver
+/// lacks: it is assumed reached.
+fn wake_reaches_this_cpu() -> bool {
+    let mpidr = MPIDR_EL1.get();
+    let aff = |shift: u32| (mpidr >> shift) as u8;
+    if aff(0) >= 16 {
+        return true;
+    }
+    let target = SgiTarget::List {
+        affinity3: aff(32),
+        affinity2: aff(16),
+        affinity1: aff(8),
+        target_list: 1 << aff(0),
+    };
+    let _sgi = GicCpuInterface::send_sgi(IntId::sgi(WAKE_SGI), target, SgiTargetGroup::CurrentGroup1);
+    let give_up = EventWaiter.now() + 10_000_000;
+    let mut reached = false;
+    while !reached && EventWaiter.now() < give_up {
+        // SAFETY: a barrier: the SGI is generated, and each acknowledgement
+        // is read, after what precedes it.
+        unsafe { asm!("isb", options(nostack, preserves_flags)) };
+        while let Some(intid) = GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1) {
+            GicCpuInterface::end_interrupt(intid, InterruptGroup::Group1);
+            reached |= intid == IntId::sgi(WAKE_SGI);
+        }
+    }
+    reached
 }
 
 /// The index of this CPU's redistributor in the region: the one whose

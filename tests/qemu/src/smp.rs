@@ -4,9 +4,10 @@
 //! vm-core's `Waiter` blocks one CPU until another signals it, asleep in
 //! `WFI` on the board's GIC (v2 or v3, every CPU), or in `WFE` where the
 //! device tree names no GIC the platform drives: woken by its deadline or
-//! by `wake_all`. The xtask passes QEMU's `-smp` as `cpus=` and the
-//! board's GIC version, or `none` for a tree whose GIC it hid, as `gic=`
-//! in the boot arguments.
+//! by `wake_all`, as also on a GIC whose interrupts stay secure (entered
+//! at EL3 with no firmware). The xtask passes QEMU's `-smp` as `cpus=` and
+//! the board's GIC version (`2-secure`, `3-secure` for those), or `none`
+//! for a tree whose GIC it hid, as `gic=` in the boot arguments.
 #![no_std]
 #![no_main]
 
@@ -51,6 +52,13 @@ fn every_cpu_waits_on_the_gic_the_runner_chose(boot: &Boot) {
             assert!(fallen_back.is_empty(), "CPUs {fallen_back:?} wait with WFE on a GICv{version}")
         }
         ("none", None) => assert_eq!(fallen_back.len(), cpu_count(), "no GIC, yet some CPUs wait in WFI"),
+        ("2-secure", Some(GicInfo::V2 { .. })) | ("3-secure", Some(GicInfo::V3 { .. })) => {
+            assert_eq!(
+                fallen_back.len(),
+                cpu_count(),
+                "the GIC's interrupts stay secure, yet some CPUs wait in WFI"
+            )
+        }
         (version, found) => panic!("gic={version}, and the device tree has {found:?}"),
     }
 }
