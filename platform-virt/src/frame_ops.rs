@@ -40,10 +40,15 @@ pub unsafe fn zero(start: *mut u8, len: usize) {
             core::ptr::write_bytes(start as *mut u8, 0, first - start);
         }
         // Four blocks an iteration, a page's 64 in 16: half the loop's
-        // instructions.
+        // instructions. The loop starts a 64-byte block, as `copy_page`'s
+        // (below).
         let mut va = first;
-        while last - va >= 4 * block {
+        let quads = (last - va) / (4 * block);
+        if quads > 0 {
             asm!(
+                "b 1f",
+                ".p2align 6",
+                "1:",
                 "dc zva, {va}",
                 "add {va}, {va}, {block}",
                 "dc zva, {va}",
@@ -52,9 +57,12 @@ pub unsafe fn zero(start: *mut u8, len: usize) {
                 "add {va}, {va}, {block}",
                 "dc zva, {va}",
                 "add {va}, {va}, {block}",
+                "subs {n}, {n}, #1",
+                "b.ne 1b",
                 va = inout(reg) va,
                 block = in(reg) block,
-                options(nostack, preserves_flags),
+                n = inout(reg) quads => _,
+                options(nostack),
             );
         }
         for va in (va..last).step_by(block) {
@@ -78,6 +86,12 @@ pub unsafe fn copy_page(dst: *mut u8, src: *const u8) {
     // in 128-byte steps, 4096 bytes in all.
     unsafe {
         asm!(
+            // The loop starts a 64-byte block (a cache line, the fetch unit
+            // of many cores), so it never straddles a page either: under
+            // TCG, every jump back across a page would be a block lookup.
+            // Jumped to, over the padding.
+            "b 1f",
+            ".p2align 6",
             "1:",
             "ldp {a:q}, {b:q}, [{src}]",
             "ldp {c:q}, {d:q}, [{src}, #32]",

@@ -246,6 +246,7 @@ impl CowTree {
 
     /// Whether no node has `id` as its parent: only `id` itself sees its
     /// pages.
+    #[inline(always)]
     pub fn is_childless(&self, id: NodeId) -> bool {
         self.node(id).children.is_empty()
     }

@@ -29,7 +29,8 @@
     b       trap_common
 .endm
 
-.section .text
+// On a page of their own with the code every exception runs (platform-virt.ld).
+.section .text.vectors, "ax"
 .balign 0x800
 .global exception_vectors
 exception_vectors:
