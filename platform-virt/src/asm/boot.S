@@ -51,6 +51,20 @@ wait_in_pen:
     ldr     x0, [x10, #8]               // RESET_PEN[1]: its context
     b       secondary_entry
 
+// Where the CPU has a GICv3 system-register interface (ID_AA64PFR0_EL1.GIC),
+// uses it at this level and lets the level below use its own: SRE and
+// Enable in \sre (ICC_SRE_EL3 or ICC_SRE_EL2). Else branches to \none.
+.macro USE_ICC_SRE sre, none
+    mrs     x9, id_aa64pfr0_el1
+    ubfx    x9, x9, #24, #4
+    cbz     x9, \none
+    mrs     x9, \sre
+    orr     x9, x9, #0x1                // SRE
+    orr     x9, x9, #0x8                // Enable
+    msr     \sre, x9
+    isb
+.endm
+
 // Brings the calling CPU, at EL3, EL2 or EL1 with the MMU off, to EL1 with
 // FP/SIMD enabled and the exception vectors installed; every CPU starts with
 // this. Returns at EL1 (through an ERET when called above it). Clobbers x9
@@ -78,14 +92,7 @@ cpu_enter_el1:
     csel    x9, x9, x10, eq
     msr     scr_el3, x9
     msr     cptr_el3, xzr
-    mrs     x9, id_aa64pfr0_el1
-    ubfx    x9, x9, #24, #4             // GIC
-    cbz     x9, 4f
-    mrs     x9, icc_sre_el3
-    orr     x9, x9, #0x1                // SRE
-    orr     x9, x9, #0x8                // Enable
-    msr     icc_sre_el3, x9
-    isb
+    USE_ICC_SRE icc_sre_el3, 4f
 4:  // Down to EL2 where the CPU has it, else to EL1, whose SCTLR comes from
     // here then, as from the EL2 path below.
     mrs     x9, id_aa64pfr0_el1
@@ -123,14 +130,7 @@ cpu_enter_el1:
     // ICC_SRE_EL1 accesses are not trapped); no virtual CPU interface
     // (ICH_HCR_EL2 = 0). HCR_EL2.IMO/FMO = 0 above: IRQs go to EL1. On a
     // CPU without it, the ICC_ and ICH_ registers are not touched.
-    mrs     x9, id_aa64pfr0_el1
-    ubfx    x9, x9, #24, #4
-    cbz     x9, 2f
-    mrs     x9, icc_sre_el2
-    orr     x9, x9, #0x1                // SRE
-    orr     x9, x9, #0x8                // Enable
-    msr     icc_sre_el2, x9
-    isb
+    USE_ICC_SRE icc_sre_el2, 2f
     msr     ich_hcr_el2, xzr
 2:  mov     x9, #0x3c5                  // SPSR: EL1h, DAIF masked
     msr     spsr_el2, x9
