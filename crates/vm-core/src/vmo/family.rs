@@ -122,7 +122,7 @@ impl Family {
             if s >= e {
                 continue;
             }
-            for m in v.mappings.iter().filter_map(Weak::upgrade) {
+            for m in &v.mappings {
                 out.call(m, kind, s, e - s);
             }
         }

@@ -1,7 +1,7 @@
 //! Deferred work of a change made under a family lock: the mapping calls it
 //! owes and the frames it freed, in that order.
 
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use smallvec::SmallVec;
 
 use super::VmoMapping;
@@ -51,17 +51,22 @@ impl<'a> Notices<'a> {
         }
     }
 
-    /// Queues `kind` for `mapping`'s `[offset, offset + len)`, unless it is
-    /// the unmap of the one page [`Notices::take_over`] named.
-    pub(super) fn call(&self, mapping: Arc<dyn VmoMapping>, kind: NoticeKind, offset: u64, len: u64) {
+    /// Queues `kind` for `mapping`'s `[offset, offset + len)` if the mapping
+    /// is still there, unless it is the unmap of the one page
+    /// [`Notices::take_over`] named. That one is told apart by address
+    /// before any upgrade: the faulting mapping is alive, and a weak
+    /// reference keeps its allocation, so no other mapping has its address.
+    pub(super) fn call(&self, mapping: &Weak<dyn VmoMapping>, kind: NoticeKind, offset: u64, len: u64) {
         let mut calls = self.calls.lock();
         if let (NoticeKind::Unmap, Some((who, page, taken))) = (kind, calls.taken_over.as_mut()) {
-            if address(&*mapping) == *who && (offset, len) == (*page, PAGE_SIZE) {
+            if mapping.as_ptr() as *const () as usize == *who && (offset, len) == (*page, PAGE_SIZE) {
                 *taken = true;
                 return;
             }
         }
-        calls.queued.push((mapping, kind, offset, len));
+        if let Some(mapping) = mapping.upgrade() {
+            calls.queued.push((mapping, kind, offset, len));
+        }
     }
 
     /// Names the page at `offset` of `mapping`, which is faulting on it:
